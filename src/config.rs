@@ -1,0 +1,275 @@
+//! The daemon's configuration file (TOML). Every key has a documented default except `name`;
+//! unknown keys and bad values are refused at start with a message that names the key.
+
+use serde::Deserialize;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use thiserror::Error;
+
+use crate::model::names;
+
+#[derive(Debug, Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("config file {path}: {message}")]
+    Parse { path: PathBuf, message: String },
+    #[error("config file {path}: key `{key}`: {message}")]
+    Invalid {
+        path: PathBuf,
+        key: &'static str,
+        message: String,
+    },
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Host name: a DNS label, unique in the cluster.
+    pub name: String,
+    /// Where the Raft log, the state and snapshots live. Default `/var/lib/quantix`.
+    #[serde(default = "default_data_dir")]
+    pub data_dir: PathBuf,
+    /// gRPC listener: public API and host-to-host transport. Default `0.0.0.0:7400`.
+    #[serde(default = "default_grpc_addr")]
+    pub grpc_addr: SocketAddr,
+    /// HTTP listener for the dashboard and metrics. Default `0.0.0.0:7480`.
+    #[serde(default = "default_http_addr")]
+    pub http_addr: SocketAddr,
+    /// `host:port` other hosts use to reach this one. Default: `grpc_addr`.
+    #[serde(default)]
+    pub advertise_addr: Option<String>,
+    #[serde(default)]
+    pub hypervisor: HypervisorConfig,
+    #[serde(default)]
+    pub raft: RaftConfig,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HypervisorConfig {
+    /// libvirt URI. Default `qemu:///system`.
+    #[serde(default = "default_uri")]
+    pub uri: String,
+}
+
+impl Default for HypervisorConfig {
+    fn default() -> Self {
+        HypervisorConfig { uri: default_uri() }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RaftConfig {
+    /// Leader heartbeat interval. Default 100 ms.
+    #[serde(default = "default_heartbeat")]
+    pub heartbeat_ms: u64,
+    /// A follower starts an election after a random timeout in [min, max]. Default 400–800 ms.
+    #[serde(default = "default_election_min")]
+    pub election_timeout_min_ms: u64,
+    #[serde(default = "default_election_max")]
+    pub election_timeout_max_ms: u64,
+    /// Build a snapshot after this many entries since the last one. Default 10000.
+    #[serde(default = "default_snapshot_after")]
+    pub snapshot_after_entries: u64,
+    /// Entries kept in the log behind a snapshot, for followers slightly behind. Default 1000.
+    #[serde(default = "default_keep")]
+    pub keep_entries_after_snapshot: u64,
+}
+
+impl Default for RaftConfig {
+    fn default() -> Self {
+        RaftConfig {
+            heartbeat_ms: default_heartbeat(),
+            election_timeout_min_ms: default_election_min(),
+            election_timeout_max_ms: default_election_max(),
+            snapshot_after_entries: default_snapshot_after(),
+            keep_entries_after_snapshot: default_keep(),
+        }
+    }
+}
+
+fn default_data_dir() -> PathBuf {
+    PathBuf::from("/var/lib/quantix")
+}
+fn default_grpc_addr() -> SocketAddr {
+    SocketAddr::from(([0, 0, 0, 0], 7400))
+}
+fn default_http_addr() -> SocketAddr {
+    SocketAddr::from(([0, 0, 0, 0], 7480))
+}
+fn default_uri() -> String {
+    "qemu:///system".into()
+}
+fn default_heartbeat() -> u64 {
+    100
+}
+fn default_election_min() -> u64 {
+    400
+}
+fn default_election_max() -> u64 {
+    800
+}
+fn default_snapshot_after() -> u64 {
+    10_000
+}
+fn default_keep() -> u64 {
+    1_000
+}
+
+impl Config {
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.into(),
+            source,
+        })?;
+        Config::parse(path, &text)
+    }
+
+    pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
+        let cfg: Config = toml::from_str(text).map_err(|e| ConfigError::Parse {
+            path: path.into(),
+            message: e.to_string().trim().to_string(),
+        })?;
+        cfg.validate(path)?;
+        Ok(cfg)
+    }
+
+    fn validate(&self, path: &Path) -> Result<(), ConfigError> {
+        let invalid = |key, message: String| ConfigError::Invalid {
+            path: path.into(),
+            key,
+            message,
+        };
+        names::validate_label("host name", &self.name)
+            .map_err(|e| invalid("name", e.to_string()))?;
+        if self.data_dir.as_os_str().is_empty() {
+            return Err(invalid("data_dir", "must not be empty".into()));
+        }
+        if let Some(a) = &self.advertise_addr {
+            let ok = a
+                .rsplit_once(':')
+                .is_some_and(|(h, p)| !h.is_empty() && p.parse::<u16>().is_ok_and(|p| p > 0));
+            if !ok {
+                return Err(invalid("advertise_addr", format!("'{a}' is not host:port")));
+            }
+        } else if self.grpc_addr.ip().is_unspecified() {
+            return Err(invalid(
+                "advertise_addr",
+                format!("grpc_addr {} listens on all interfaces; set advertise_addr to the address other hosts should use", self.grpc_addr),
+            ));
+        }
+        if self.hypervisor.uri.trim().is_empty() || !self.hypervisor.uri.contains("://") {
+            return Err(invalid(
+                "hypervisor.uri",
+                format!(
+                    "'{}' is not a libvirt URI such as qemu:///system",
+                    self.hypervisor.uri
+                ),
+            ));
+        }
+        let r = &self.raft;
+        if r.heartbeat_ms == 0 {
+            return Err(invalid("raft.heartbeat_ms", "must be positive".into()));
+        }
+        if r.election_timeout_min_ms <= r.heartbeat_ms {
+            return Err(invalid(
+                "raft.election_timeout_min_ms",
+                "must be greater than raft.heartbeat_ms".into(),
+            ));
+        }
+        if r.election_timeout_max_ms <= r.election_timeout_min_ms {
+            return Err(invalid(
+                "raft.election_timeout_max_ms",
+                "must be greater than raft.election_timeout_min_ms".into(),
+            ));
+        }
+        if r.snapshot_after_entries == 0 {
+            return Err(invalid(
+                "raft.snapshot_after_entries",
+                "must be positive".into(),
+            ));
+        }
+        Ok(())
+    }
+
+    /// The address other hosts and clients use to reach this host's gRPC port.
+    pub fn advertised(&self) -> String {
+        self.advertise_addr
+            .clone()
+            .unwrap_or_else(|| self.grpc_addr.to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<Config, String> {
+        Config::parse(Path::new("t.toml"), text).map_err(|e| e.to_string())
+    }
+
+    const MIN: &str = "name = \"h1\"\ngrpc_addr = \"127.0.0.1:7401\"\n";
+
+    #[test]
+    fn defaults() {
+        let c = parse(MIN).unwrap();
+        assert_eq!(c.data_dir, PathBuf::from("/var/lib/quantix"));
+        assert_eq!(c.hypervisor.uri, "qemu:///system");
+        assert_eq!(c.raft.heartbeat_ms, 100);
+        assert_eq!(c.advertised(), "127.0.0.1:7401");
+    }
+
+    #[test]
+    fn refusals_name_the_key() {
+        let cases = [
+            (format!("{MIN}bogus = 1\n"), "bogus"),
+            (format!("{MIN}[raft]\nheartbeat = 1\n"), "heartbeat"),
+            (
+                "name = \"H_1\"\ngrpc_addr = \"127.0.0.1:1\"\n".to_string(),
+                "`name`",
+            ),
+            (
+                "name = \"h\"\ngrpc_addr = \"nope\"\n".to_string(),
+                "grpc_addr",
+            ),
+            ("grpc_addr = \"127.0.0.1:1\"\n".to_string(), "name"),
+            ("name = \"h\"\n".to_string(), "advertise_addr"),
+            (format!("{MIN}advertise_addr = \"x\"\n"), "advertise_addr"),
+            (format!("{MIN}[hypervisor]\nuri = \"\"\n"), "hypervisor.uri"),
+            (
+                format!("{MIN}[raft]\nelection_timeout_min_ms = 50\n"),
+                "raft.election_timeout_min_ms",
+            ),
+            (
+                format!("{MIN}[raft]\nelection_timeout_max_ms = 300\n"),
+                "raft.election_timeout_max_ms",
+            ),
+        ];
+        for (text, key) in cases {
+            let err = parse(&text).expect_err(&text);
+            assert!(err.contains(key), "{text:?} -> {err}");
+        }
+    }
+
+    #[test]
+    fn example_configs_parse() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("config");
+        let mut n = 0;
+        for entry in std::fs::read_dir(root).unwrap() {
+            let p = entry.unwrap().path();
+            if p.extension().is_some_and(|e| e == "toml") {
+                Config::load(&p).unwrap_or_else(|e| panic!("{e}"));
+                n += 1;
+            }
+        }
+        assert!(
+            n >= 4,
+            "expected the single-host, three-host and production examples, found {n}"
+        );
+    }
+}

@@ -1,0 +1,23 @@
+//! Quantix: virtual machines across a cluster of hypervisor hosts, with no external database.
+//!
+//! Every host runs `quantixd`; the daemons form one Raft group whose state lives in redb on
+//! every host. Module map (each module's header says what it owns and may use):
+//!
+//! | module    | owns                                                          |
+//! |-----------|---------------------------------------------------------------|
+//! | `model`   | plain domain types and their validation                       |
+//! | `state`   | `Command`, `apply`, tables, queries                           |
+//! | `raft`    | openraft type config, redb log store and state machine, wire  |
+//! | `cluster` | a running host: write path with forwarding, reads, membership |
+//! | `api`     | public tonic services and the one gRPC error mapping          |
+//! | `config`  | the daemon's TOML config                                      |
+//! | `cli`     | the `quantix` client                                          |
+
+pub mod api;
+pub mod cli;
+pub mod cluster;
+pub mod config;
+pub mod model;
+pub mod proto;
+pub mod raft;
+pub mod state;

@@ -1,0 +1,13 @@
+//! Plain domain types and their validation. Owns: ids, names, folder paths, host records.
+//! May use: nothing of ours (only serde). Everything here is pure and cheap to clone.
+
+pub mod folder;
+pub mod host;
+pub mod names;
+
+pub use folder::{Folder, FolderId, FolderPath};
+pub use host::{HostId, HostRecord, Role};
+pub use names::NameError;
+
+/// Milliseconds since the Unix epoch. Fixed by whoever proposes a command, never read in `apply`.
+pub type UnixMillis = u64;

@@ -1,0 +1,310 @@
+//! Cluster-level commands: the first entry (`InitCluster`), join tokens, host records.
+//! Raft membership itself is changed by the leader through openraft; these records are what
+//! the rest of the state (and users) see. Token checks use the time fixed in the request.
+
+use super::command::{Applied, Outcome, RejectKind};
+use super::folders;
+use super::kv::{Kv, KvError, Table};
+use super::tables::{self, meta, ClusterInfo, TokenRecord};
+use crate::model::{names, HostRecord, UnixMillis};
+
+/// Allowed voter counts: odd, so a quorum is a strict majority.
+pub const VOTER_COUNTS: [u32; 4] = [1, 3, 5, 7];
+
+pub fn init(
+    kv: &mut impl Kv,
+    at: UnixMillis,
+    cluster_id: &str,
+    host: &HostRecord,
+    max_voters: u32,
+) -> Result<Outcome, KvError> {
+    if let Some(info) = tables::cluster_info(kv)? {
+        return Ok(Outcome::reject(
+            RejectKind::AlreadyExists,
+            format!("this host already belongs to cluster {}", info.id),
+        ));
+    }
+    if !VOTER_COUNTS.contains(&max_voters) {
+        return Ok(Outcome::reject(
+            RejectKind::InvalidArgument,
+            format!("max_voters must be one of 1, 3, 5, 7 (got {max_voters})"),
+        ));
+    }
+    if let Err(e) = names::validate_label("host name", &host.name) {
+        return Ok(Outcome::reject(RejectKind::InvalidArgument, e.to_string()));
+    }
+    tables::put(kv, Table::Meta, meta::SCHEMA, &tables::SCHEMA_VERSION)?;
+    tables::put(
+        kv,
+        Table::Meta,
+        meta::CLUSTER,
+        &ClusterInfo {
+            id: cluster_id.into(),
+            created_at: at,
+            max_voters,
+        },
+    )?;
+    tables::put(kv, Table::Hosts, host.name.as_bytes(), host)?;
+    folders::create_defaults(kv, at)?;
+    Ok(Outcome::Applied(Applied::ClusterInitialized {
+        cluster_id: cluster_id.into(),
+    }))
+}
+
+pub fn create_token(
+    kv: &mut impl Kv,
+    at: UnixMillis,
+    id: &str,
+    secret_sha256: &str,
+    expires_at: UnixMillis,
+) -> Result<Outcome, KvError> {
+    prune_tokens(kv, at)?;
+    if expires_at <= at {
+        return Ok(Outcome::reject(
+            RejectKind::InvalidArgument,
+            "join token lifetime must be positive",
+        ));
+    }
+    let rec = TokenRecord {
+        id: id.into(),
+        secret_sha256: secret_sha256.into(),
+        expires_at,
+        created_at: at,
+        used_by: None,
+    };
+    tables::put(kv, Table::Tokens, id.as_bytes(), &rec)?;
+    Ok(Outcome::Applied(Applied::TokenCreated))
+}
+
+pub fn consume_token(
+    kv: &mut impl Kv,
+    at: UnixMillis,
+    id: &str,
+    secret_sha256: &str,
+    host: &HostRecord,
+) -> Result<Outcome, KvError> {
+    let Some(mut tok) = tables::get::<TokenRecord>(kv, Table::Tokens, "join token", id.as_bytes())?
+    else {
+        return Ok(Outcome::reject(
+            RejectKind::PermissionDenied,
+            "join token is not known to this cluster (forged, made for another cluster, or expired long ago)",
+        ));
+    };
+    if tok.secret_sha256 != secret_sha256 {
+        return Ok(Outcome::reject(
+            RejectKind::PermissionDenied,
+            "join token secret does not match (forged or altered token)",
+        ));
+    }
+    if let Some(by) = &tok.used_by {
+        return Ok(Outcome::reject(
+            RejectKind::FailedPrecondition,
+            format!("join token was already used by host {by}; tokens are one-time, make a new one with `quantix cluster token`"),
+        ));
+    }
+    if at >= tok.expires_at {
+        return Ok(Outcome::reject(
+            RejectKind::FailedPrecondition,
+            format!(
+                "join token expired at {}; make a new one with `quantix cluster token`",
+                rfc3339(tok.expires_at)
+            ),
+        ));
+    }
+    if let Err(e) = names::validate_label("host name", &host.name) {
+        return Ok(Outcome::reject(RejectKind::InvalidArgument, e.to_string()));
+    }
+    if tables::host(kv, &host.name)?.is_some() {
+        return Ok(Outcome::reject(
+            RejectKind::AlreadyExists,
+            format!("a host named {} is already a member", host.name),
+        ));
+    }
+    if let Some(other) = tables::hosts(kv)?.into_iter().find(|h| h.id == host.id) {
+        return Ok(Outcome::reject(
+            RejectKind::AlreadyExists,
+            format!(
+                "host id {} is already used by member {}",
+                host.id, other.name
+            ),
+        ));
+    }
+    tok.used_by = Some(host.name.clone());
+    tables::put(kv, Table::Tokens, id.as_bytes(), &tok)?;
+    let rec = HostRecord {
+        joined_at: at,
+        ..host.clone()
+    };
+    tables::put(kv, Table::Hosts, host.name.as_bytes(), &rec)?;
+    Ok(Outcome::Applied(Applied::HostJoined(rec)))
+}
+
+pub fn remove_host(kv: &mut impl Kv, name: &str) -> Result<Outcome, KvError> {
+    let Some(host) = tables::host(kv, name)? else {
+        return Ok(Outcome::reject(
+            RejectKind::NotFound,
+            format!("host {name} is not a member"),
+        ));
+    };
+    if tables::hosts(kv)?.len() <= 1 {
+        return Ok(Outcome::reject(
+            RejectKind::FailedPrecondition,
+            format!("host {name} is the last member and cannot be removed"),
+        ));
+    }
+    kv.delete(Table::Hosts, name.as_bytes())?;
+    Ok(Outcome::Applied(Applied::HostRemoved(host)))
+}
+
+/// Drops tokens that expired (used or not), so the table stays small.
+fn prune_tokens(kv: &mut impl Kv, at: UnixMillis) -> Result<(), KvError> {
+    for (key, value) in kv.prefix(Table::Tokens, b"")? {
+        let tok: TokenRecord = super::codec::decode("join token", &value)?;
+        if tok.expires_at <= at {
+            kv.delete(Table::Tokens, &key)?;
+        }
+    }
+    Ok(())
+}
+
+pub fn rfc3339(ms: UnixMillis) -> String {
+    humantime::format_rfc3339_seconds(std::time::UNIX_EPOCH + std::time::Duration::from_millis(ms))
+        .to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::state::apply::tests::{host, init as fresh};
+    use crate::state::kv::KvRead;
+
+    fn kind(out: &Outcome) -> Option<RejectKind> {
+        match out {
+            Outcome::Rejected(r) => Some(r.kind),
+            Outcome::Applied(_) => None,
+        }
+    }
+
+    #[test]
+    fn init_twice_is_refused() {
+        let mut kv = fresh();
+        let out = init_again(&mut kv);
+        assert_eq!(kind(&out), Some(RejectKind::AlreadyExists));
+    }
+
+    fn init_again(kv: &mut impl Kv) -> Outcome {
+        init_fn(kv, "c2", 3)
+    }
+
+    fn init_fn(kv: &mut impl Kv, id: &str, voters: u32) -> Outcome {
+        super::init(kv, 1, id, &host("h9", 9), voters).unwrap()
+    }
+
+    #[test]
+    fn max_voters_must_be_odd_and_small() {
+        for (n, ok) in [
+            (1, true),
+            (3, true),
+            (5, true),
+            (7, true),
+            (0, false),
+            (2, false),
+            (9, false),
+        ] {
+            let mut kv = crate::state::kv::MemKv::default();
+            assert_eq!(kind(&init_fn(&mut kv, "c", n)).is_none(), ok, "{n}");
+        }
+    }
+
+    #[test]
+    fn token_table() {
+        let mut kv = fresh();
+        create_token(&mut kv, 100, "t1", "s1", 1_000).unwrap();
+        create_token(&mut kv, 100, "t2", "s2", 200).unwrap();
+        let cases: Vec<(&str, &str, &str, u64, Option<RejectKind>, &str)> = vec![
+            (
+                "nope",
+                "s1",
+                "h2",
+                150,
+                Some(RejectKind::PermissionDenied),
+                "not known",
+            ),
+            (
+                "t1",
+                "bad",
+                "h2",
+                150,
+                Some(RejectKind::PermissionDenied),
+                "does not match",
+            ),
+            (
+                "t2",
+                "s2",
+                "h2",
+                250,
+                Some(RejectKind::FailedPrecondition),
+                "expired at",
+            ),
+            (
+                "t1",
+                "s1",
+                "H2",
+                150,
+                Some(RejectKind::InvalidArgument),
+                "host name",
+            ),
+            (
+                "t1",
+                "s1",
+                "h1",
+                150,
+                Some(RejectKind::AlreadyExists),
+                "already a member",
+            ),
+            ("t1", "s1", "h2", 150, None, ""),
+            (
+                "t1",
+                "s1",
+                "h3",
+                160,
+                Some(RejectKind::FailedPrecondition),
+                "already used by host h2",
+            ),
+        ];
+        for (i, (tok, secret, name, at, want, msg)) in cases.into_iter().enumerate() {
+            let out = consume_token(&mut kv, at, tok, secret, &host(name, 10 + i as u64)).unwrap();
+            assert_eq!(kind(&out), want, "case {i}: {out:?}");
+            if let Outcome::Rejected(r) = out {
+                assert!(r.message.contains(msg), "case {i}: {}", r.message);
+            }
+        }
+        assert!(tables::host(&kv, "h2").unwrap().is_some());
+    }
+
+    #[test]
+    fn expired_tokens_are_pruned_on_next_create() {
+        let mut kv = fresh();
+        create_token(&mut kv, 100, "old", "s", 200).unwrap();
+        create_token(&mut kv, 300, "new", "s", 400).unwrap();
+        assert!(kv.get(Table::Tokens, b"old").unwrap().is_none());
+        assert!(kv.get(Table::Tokens, b"new").unwrap().is_some());
+    }
+
+    #[test]
+    fn remove_host_rules() {
+        let mut kv = fresh();
+        assert_eq!(
+            kind(&remove_host(&mut kv, "h1").unwrap()),
+            Some(RejectKind::FailedPrecondition)
+        );
+        assert_eq!(
+            kind(&remove_host(&mut kv, "zz").unwrap()),
+            Some(RejectKind::NotFound)
+        );
+        create_token(&mut kv, 1, "t", "s", 10).unwrap();
+        consume_token(&mut kv, 2, "t", "s", &host("h2", 2)).unwrap();
+        assert!(kind(&remove_host(&mut kv, "h2").unwrap()).is_none());
+        assert!(tables::host(&kv, "h2").unwrap().is_none());
+    }
+}

@@ -1,0 +1,111 @@
+//! What goes through the Raft log (`Request` = request id + time + `Command`) and what comes
+//! back (`Outcome`). A refused command is a value, `Outcome::Rejected`, never an error: openraft
+//! treats an error from `apply` as fatal.
+
+use serde::{Deserialize, Serialize};
+
+use crate::model::{Folder, HostRecord, UnixMillis};
+
+/// One entry's application payload.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Request {
+    /// Client-chosen id; a retry with the same id returns the first outcome.
+    pub id: Option<String>,
+    /// Wall-clock time fixed by the proposer; `apply` never reads the clock.
+    pub at: UnixMillis,
+    pub cmd: Command,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Command {
+    /// First entry of a new cluster: its id, the first host, the defaults (root folders).
+    InitCluster {
+        cluster_id: String,
+        host: HostRecord,
+        max_voters: u32,
+    },
+    /// Store a join token's hash; the token itself never enters the log.
+    CreateJoinToken {
+        token_id: String,
+        secret_sha256: String,
+        expires_at: UnixMillis,
+    },
+    /// Spend a join token and record the host it admits.
+    ConsumeJoinToken {
+        token_id: String,
+        secret_sha256: String,
+        host: HostRecord,
+    },
+    RemoveHost {
+        name: String,
+    },
+    CreateFolder {
+        path: String,
+        parents: bool,
+    },
+    DeleteFolder {
+        path: String,
+    },
+    /// Does nothing; used by tests and to commit an entry in a new term.
+    Noop,
+}
+
+impl Command {
+    /// Short name for logs and spans.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Command::InitCluster { .. } => "init_cluster",
+            Command::CreateJoinToken { .. } => "create_join_token",
+            Command::ConsumeJoinToken { .. } => "consume_join_token",
+            Command::RemoveHost { .. } => "remove_host",
+            Command::CreateFolder { .. } => "create_folder",
+            Command::DeleteFolder { .. } => "delete_folder",
+            Command::Noop => "noop",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Outcome {
+    Applied(Applied),
+    Rejected(Rejection),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Applied {
+    ClusterInitialized {
+        cluster_id: String,
+    },
+    TokenCreated,
+    HostJoined(HostRecord),
+    HostRemoved(HostRecord),
+    /// Every folder the command created (several with `parents`), outermost first.
+    FoldersCreated(Vec<(String, Folder)>),
+    FolderDeleted,
+    Nothing,
+}
+
+/// Why a command was refused, in words for the user, with a kind that maps to a gRPC code.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Rejection {
+    pub kind: RejectKind,
+    pub message: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum RejectKind {
+    InvalidArgument,
+    NotFound,
+    AlreadyExists,
+    FailedPrecondition,
+    PermissionDenied,
+}
+
+impl Outcome {
+    pub fn reject(kind: RejectKind, message: impl Into<String>) -> Outcome {
+        Outcome::Rejected(Rejection {
+            kind,
+            message: message.into(),
+        })
+    }
+}

@@ -1,0 +1,360 @@
+//! Folder commands and queries. Invariants kept here: names unique among siblings (by the
+//! `FolderNames` index), the root and built-in folders are never deleted, a folder with
+//! children is not deleted.
+
+use std::collections::BTreeMap;
+
+use super::codec::decode;
+use super::command::{Applied, Outcome, RejectKind};
+use super::kv::{Kv, KvError, KvRead, Table};
+use super::tables;
+use crate::model::{Folder, FolderId, FolderPath, UnixMillis};
+
+/// Folders every cluster has from its first entry.
+pub const BUILT_IN: &[&str] = &["/Discovered"];
+
+/// Creates the root and the built-in folders. Called once, by `InitCluster`.
+pub fn create_defaults(kv: &mut impl Kv, at: UnixMillis) -> Result<(), KvError> {
+    tables::put_folder(
+        kv,
+        &Folder {
+            id: FolderId::ROOT,
+            parent: None,
+            name: String::new(),
+            created_at: at,
+        },
+    )?;
+    for path in BUILT_IN {
+        let name = path.trim_start_matches('/');
+        let id = FolderId(tables::next_id(kv)?);
+        tables::put_folder(
+            kv,
+            &Folder {
+                id,
+                parent: Some(FolderId::ROOT),
+                name: name.into(),
+                created_at: at,
+            },
+        )?;
+    }
+    Ok(())
+}
+
+/// Resolves a path to a folder id, walking from the root.
+pub fn resolve(kv: &impl KvRead, path: &FolderPath) -> Result<Option<FolderId>, KvError> {
+    let mut id = FolderId::ROOT;
+    for seg in path.segments() {
+        match tables::child_folder(kv, id, seg)? {
+            Some(child) => id = child,
+            None => return Ok(None),
+        }
+    }
+    Ok(Some(id))
+}
+
+pub fn create(
+    kv: &mut impl Kv,
+    at: UnixMillis,
+    path: &str,
+    parents: bool,
+) -> Result<Outcome, KvError> {
+    let path = match FolderPath::parse("folder path", path) {
+        Ok(p) => p,
+        Err(e) => return Ok(Outcome::reject(RejectKind::InvalidArgument, e.to_string())),
+    };
+    if resolve(kv, &path)?.is_some() {
+        return Ok(Outcome::reject(
+            RejectKind::AlreadyExists,
+            format!("folder {path} already exists"),
+        ));
+    }
+    let mut parent = FolderId::ROOT;
+    let mut walked = FolderPath::root();
+    let mut created = Vec::new();
+    let last = path.segments().len() - 1;
+    for (i, seg) in path.segments().iter().enumerate() {
+        walked = walked.join(seg);
+        if let Some(existing) = tables::child_folder(kv, parent, seg)? {
+            parent = existing;
+            continue;
+        }
+        if i < last && !parents {
+            return Ok(Outcome::reject(
+                RejectKind::NotFound,
+                format!(
+                    "parent folder {walked} does not exist (create it first, or pass --parents)"
+                ),
+            ));
+        }
+        let f = Folder {
+            id: FolderId(tables::next_id(kv)?),
+            parent: Some(parent),
+            name: seg.clone(),
+            created_at: at,
+        };
+        tables::put_folder(kv, &f)?;
+        parent = f.id;
+        created.push((walked.to_string(), f));
+    }
+    Ok(Outcome::Applied(Applied::FoldersCreated(created)))
+}
+
+pub fn delete(kv: &mut impl Kv, path: &str) -> Result<Outcome, KvError> {
+    let path = match FolderPath::parse("folder path", path) {
+        Ok(p) => p,
+        Err(e) => return Ok(Outcome::reject(RejectKind::InvalidArgument, e.to_string())),
+    };
+    if path.is_root() || BUILT_IN.contains(&path.to_string().as_str()) {
+        return Ok(Outcome::reject(
+            RejectKind::FailedPrecondition,
+            format!("folder {path} is built in and cannot be deleted"),
+        ));
+    }
+    let Some(id) = resolve(kv, &path)? else {
+        return Ok(Outcome::reject(
+            RejectKind::NotFound,
+            format!("folder {path} does not exist"),
+        ));
+    };
+    let children = kv.range(
+        Table::FolderNames,
+        &id.0.to_be_bytes(),
+        Some(&(id.0 + 1).to_be_bytes()),
+        1,
+    )?;
+    if let Some((key, _)) = children.first() {
+        let child = String::from_utf8_lossy(&key[8..]);
+        return Ok(Outcome::reject(
+            RejectKind::FailedPrecondition,
+            format!(
+                "folder {path} is not empty: it holds folder {}",
+                path.join(&child)
+            ),
+        ));
+    }
+    let Some(folder) = tables::folder(kv, id)? else {
+        return Err(KvError::Storage(format!(
+            "folder index names id {} but the folder record is missing",
+            id.0
+        )));
+    };
+    kv.delete(Table::Folders, &tables::folder_key(id))?;
+    if let Some(parent) = folder.parent {
+        kv.delete(
+            Table::FolderNames,
+            &tables::folder_name_key(parent, &folder.name),
+        )?;
+    }
+    Ok(Outcome::Applied(Applied::FolderDeleted))
+}
+
+/// Every folder at or below `under` (all when `None`), with its path, in tree order.
+pub fn list(
+    kv: &impl KvRead,
+    under: Option<&FolderPath>,
+) -> Result<Vec<(FolderPath, Folder)>, KvError> {
+    let mut by_id = BTreeMap::new();
+    let mut children: BTreeMap<FolderId, Vec<FolderId>> = BTreeMap::new();
+    for (_, v) in kv.prefix(Table::Folders, b"")? {
+        let f: Folder = decode("folder", &v)?;
+        if let Some(p) = f.parent {
+            children.entry(p).or_default().push(f.id);
+        }
+        by_id.insert(f.id, f);
+    }
+    let start_path = under.cloned().unwrap_or_else(FolderPath::root);
+    let Some(start) = resolve(kv, &start_path)? else {
+        return Ok(Vec::new());
+    };
+    let mut out = Vec::new();
+    let mut stack = vec![(start, start_path)];
+    while let Some((id, path)) = stack.pop() {
+        let Some(f) = by_id.get(&id) else { continue };
+        let mut kids: Vec<&Folder> = children
+            .get(&id)
+            .into_iter()
+            .flatten()
+            .filter_map(|c| by_id.get(c))
+            .collect();
+        kids.sort_by(|a, b| b.name.cmp(&a.name));
+        for k in kids {
+            stack.push((k.id, path.join(&k.name)));
+        }
+        out.push((path, f.clone()));
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::state::apply::tests::init;
+    use crate::state::command::Rejection;
+
+    fn rejected(out: Outcome) -> Rejection {
+        match out {
+            Outcome::Rejected(r) => r,
+            other => panic!("expected a rejection, got {other:?}"),
+        }
+    }
+
+    fn paths(kv: &impl KvRead) -> Vec<String> {
+        list(kv, None)
+            .unwrap()
+            .into_iter()
+            .map(|(p, _)| p.to_string())
+            .collect()
+    }
+
+    #[test]
+    fn defaults_exist_after_init() {
+        let kv = init();
+        assert_eq!(paths(&kv), vec!["/", "/Discovered"]);
+    }
+
+    #[test]
+    fn create_table() {
+        struct Case {
+            path: &'static str,
+            parents: bool,
+            want: Result<usize, (RejectKind, &'static str)>,
+        }
+        let cases = [
+            Case {
+                path: "/prod",
+                parents: false,
+                want: Ok(1),
+            },
+            Case {
+                path: "/prod",
+                parents: false,
+                want: Err((RejectKind::AlreadyExists, "folder /prod already exists")),
+            },
+            Case {
+                path: "/",
+                parents: false,
+                want: Err((RejectKind::AlreadyExists, "folder / already exists")),
+            },
+            Case {
+                path: "/x/y",
+                parents: false,
+                want: Err((RejectKind::NotFound, "parent folder /x does not exist")),
+            },
+            Case {
+                path: "/x/y/z",
+                parents: true,
+                want: Ok(3),
+            },
+            Case {
+                path: "/prod/web",
+                parents: false,
+                want: Ok(1),
+            },
+            Case {
+                path: "prod",
+                parents: false,
+                want: Err((
+                    RejectKind::InvalidArgument,
+                    "folder path 'prod' must start with '/'",
+                )),
+            },
+            Case {
+                path: "/a//b",
+                parents: true,
+                want: Err((RejectKind::InvalidArgument, "empty segment")),
+            },
+        ];
+        let mut kv = init();
+        for c in cases {
+            let out = create(&mut kv, 5, c.path, c.parents).unwrap();
+            match (c.want, out) {
+                (Ok(n), Outcome::Applied(Applied::FoldersCreated(v))) => {
+                    assert_eq!(v.len(), n, "{}", c.path)
+                }
+                (Err((kind, msg)), Outcome::Rejected(r)) => {
+                    assert_eq!(r.kind, kind, "{}", c.path);
+                    assert!(r.message.contains(msg), "{}: {}", c.path, r.message);
+                }
+                (want, got) => panic!("{}: wanted {want:?}, got {got:?}", c.path),
+            }
+        }
+        assert_eq!(
+            paths(&kv),
+            vec![
+                "/",
+                "/Discovered",
+                "/prod",
+                "/prod/web",
+                "/x",
+                "/x/y",
+                "/x/y/z"
+            ]
+        );
+    }
+
+    #[test]
+    fn same_name_in_different_parents_is_fine() {
+        let mut kv = init();
+        for p in ["/a", "/b", "/a/web", "/b/web"] {
+            assert!(
+                matches!(create(&mut kv, 1, p, false).unwrap(), Outcome::Applied(_)),
+                "{p}"
+            );
+        }
+    }
+
+    #[test]
+    fn delete_rules() {
+        let mut kv = init();
+        create(&mut kv, 1, "/a/b", true).unwrap();
+        let r = rejected(delete(&mut kv, "/a").unwrap());
+        assert_eq!(r.kind, RejectKind::FailedPrecondition);
+        assert!(
+            r.message.contains("not empty") && r.message.contains("/a/b"),
+            "{}",
+            r.message
+        );
+        assert_eq!(
+            rejected(delete(&mut kv, "/").unwrap()).kind,
+            RejectKind::FailedPrecondition
+        );
+        assert_eq!(
+            rejected(delete(&mut kv, "/Discovered").unwrap()).kind,
+            RejectKind::FailedPrecondition
+        );
+        assert_eq!(
+            rejected(delete(&mut kv, "/nope").unwrap()).kind,
+            RejectKind::NotFound
+        );
+        assert_eq!(
+            delete(&mut kv, "/a/b").unwrap(),
+            Outcome::Applied(Applied::FolderDeleted)
+        );
+        assert_eq!(
+            delete(&mut kv, "/a").unwrap(),
+            Outcome::Applied(Applied::FolderDeleted)
+        );
+        assert_eq!(paths(&kv), vec!["/", "/Discovered"]);
+        // The name is free again.
+        assert!(matches!(
+            create(&mut kv, 1, "/a", false).unwrap(),
+            Outcome::Applied(_)
+        ));
+    }
+
+    #[test]
+    fn list_under_a_subtree() {
+        let mut kv = init();
+        create(&mut kv, 1, "/a/b/c", true).unwrap();
+        create(&mut kv, 1, "/z", true).unwrap();
+        let under = FolderPath::parse("p", "/a/b").unwrap();
+        let got: Vec<String> = list(&kv, Some(&under))
+            .unwrap()
+            .into_iter()
+            .map(|(p, _)| p.to_string())
+            .collect();
+        assert_eq!(got, vec!["/a/b", "/a/b/c"]);
+        let missing = FolderPath::parse("p", "/nope").unwrap();
+        assert!(list(&kv, Some(&missing)).unwrap().is_empty());
+    }
+}

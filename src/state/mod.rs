@@ -1,0 +1,18 @@
+//! The replicated state: `Command`s, the deterministic `apply`, the tables it writes and the
+//! queries the API reads with. Owns: the redb schema of the state file. May use: `model`.
+//!
+//! Invariants: `apply` is a pure function of (state, request); every stored value carries a
+//! format version (`codec`); a refused command is an `Outcome::Rejected`, never an error.
+
+pub mod apply;
+pub mod cluster;
+pub mod codec;
+pub mod command;
+pub mod folders;
+pub mod kv;
+pub mod redb_kv;
+pub mod tables;
+
+pub use apply::apply;
+pub use command::{Applied, Command, Outcome, RejectKind, Rejection, Request};
+pub use kv::{Kv, KvError, KvRead, MemKv, Table};
