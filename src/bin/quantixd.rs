@@ -1,1 +1,86 @@
-fn main() {}
+//! `quantixd`: the daemon every host runs. Loads the config, opens the host's stores, starts
+//! Raft and serves gRPC until SIGTERM/SIGINT, then shuts down cleanly.
+
+use anyhow::Context;
+use clap::Parser;
+use std::path::PathBuf;
+
+#[derive(Parser)]
+#[command(name = "quantixd", version, about = "Quantix host daemon")]
+struct Args {
+    /// Path to the TOML config file.
+    #[arg(long, short = 'c', env = "QUANTIXD_CONFIG")]
+    config: PathBuf,
+}
+
+fn main() {
+    let args = Args::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "info,openraft=warn".into()),
+        )
+        .with_target(false)
+        .init();
+    let cfg = match quantix::config::Config::load(&args.config) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("quantixd: {e}");
+            std::process::exit(2);
+        }
+    };
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("quantixd: cannot start runtime: {e}");
+            std::process::exit(1);
+        }
+    };
+    if let Err(e) = rt.block_on(run(cfg)) {
+        eprintln!("quantixd: {e:#}");
+        std::process::exit(1);
+    }
+}
+
+async fn run(cfg: quantix::config::Config) -> anyhow::Result<()> {
+    let span = tracing::info_span!("host", host = %cfg.name);
+    let _enter = span.enter();
+    let listener = tokio::net::TcpListener::bind(cfg.grpc_addr)
+        .await
+        .with_context(|| format!("cannot listen on grpc_addr {}", cfg.grpc_addr))?;
+    let host = quantix::cluster::Host::start(&cfg).await?;
+    tracing::info!(id = host.id(), grpc = %cfg.grpc_addr, advertise = %cfg.advertised(), data_dir = %cfg.data_dir.display(), "quantixd started");
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(async move {
+        wait_for_signal().await;
+        let _ = stop_tx.send(());
+    });
+    quantix::api::serve(listener, host.clone(), async {
+        let _ = stop_rx.await;
+    })
+    .await?;
+    tracing::info!("shutting down");
+    host.shutdown().await;
+    Ok(())
+}
+
+async fn wait_for_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    match (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) {
+        (Ok(mut term), Ok(mut int)) => {
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = int.recv() => {}
+            }
+        }
+        _ => {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+    }
+}

@@ -2,8 +2,6 @@
 //! `FolderNames` index), the root and built-in folders are never deleted, a folder with
 //! children is not deleted.
 
-use std::collections::BTreeMap;
-
 use super::codec::decode;
 use super::command::{Applied, Outcome, RejectKind};
 use super::kv::{Kv, KvError, KvRead, Table};
@@ -149,19 +147,11 @@ pub fn delete(kv: &mut impl Kv, path: &str) -> Result<Outcome, KvError> {
 }
 
 /// Every folder at or below `under` (all when `None`), with its path, in tree order.
+/// Walks only that subtree, through the name index.
 pub fn list(
     kv: &impl KvRead,
     under: Option<&FolderPath>,
 ) -> Result<Vec<(FolderPath, Folder)>, KvError> {
-    let mut by_id = BTreeMap::new();
-    let mut children: BTreeMap<FolderId, Vec<FolderId>> = BTreeMap::new();
-    for (_, v) in kv.prefix(Table::Folders, b"")? {
-        let f: Folder = decode("folder", &v)?;
-        if let Some(p) = f.parent {
-            children.entry(p).or_default().push(f.id);
-        }
-        by_id.insert(f.id, f);
-    }
     let start_path = under.cloned().unwrap_or_else(FolderPath::root);
     let Some(start) = resolve(kv, &start_path)? else {
         return Ok(Vec::new());
@@ -169,20 +159,26 @@ pub fn list(
     let mut out = Vec::new();
     let mut stack = vec![(start, start_path)];
     while let Some((id, path)) = stack.pop() {
-        let Some(f) = by_id.get(&id) else { continue };
-        let mut kids: Vec<&Folder> = children
-            .get(&id)
-            .into_iter()
-            .flatten()
-            .filter_map(|c| by_id.get(c))
-            .collect();
-        kids.sort_by(|a, b| b.name.cmp(&a.name));
-        for k in kids {
-            stack.push((k.id, path.join(&k.name)));
+        let Some(f) = tables::folder(kv, id)? else {
+            continue;
+        };
+        let children = kv.prefix(Table::FolderNames, &id.0.to_be_bytes())?;
+        // Reverse, so the stack pops children in name order.
+        for (key, value) in children.into_iter().rev() {
+            let child: FolderId = decode("folder name", &value)?;
+            stack.push((child, path.join(&String::from_utf8_lossy(&key[8..]))));
         }
-        out.push((path, f.clone()));
+        out.push((path, f));
     }
     Ok(out)
+}
+
+/// One folder by path.
+pub fn get(kv: &impl KvRead, path: &FolderPath) -> Result<Option<Folder>, KvError> {
+    match resolve(kv, path)? {
+        Some(id) => tables::folder(kv, id),
+        None => Ok(None),
+    }
 }
 
 #[cfg(test)]

@@ -1,0 +1,118 @@
+//! `quantix folder ...`
+
+use clap::Subcommand;
+use serde_json::json;
+
+use super::output::{self, Format};
+use super::{connect, request_id, CliError, Consistency};
+use crate::proto::v1::folder_service_client::FolderServiceClient;
+use crate::proto::v1::*;
+
+#[derive(Subcommand)]
+pub enum FolderCmd {
+    /// Create a folder, e.g. /prod/web.
+    Create {
+        path: String,
+        /// Create missing parent folders too.
+        #[arg(long, short = 'p')]
+        parents: bool,
+    },
+    /// List folders (all, or one subtree).
+    List {
+        #[arg(long)]
+        under: Option<String>,
+        #[arg(long, value_enum, default_value_t = Consistency::Linearizable)]
+        consistency: Consistency,
+    },
+    /// Show one folder.
+    Get {
+        path: String,
+        #[arg(long, value_enum, default_value_t = Consistency::Linearizable)]
+        consistency: Consistency,
+    },
+    /// Delete an empty folder.
+    Delete { path: String },
+}
+
+fn folder_json(f: &Folder) -> serde_json::Value {
+    json!({"id": f.id, "path": f.path, "name": f.name, "parent": f.parent, "created_at": output::time(f.created_at_ms)})
+}
+
+pub async fn run(endpoint: &str, out: Format, cmd: FolderCmd) -> Result<(), CliError> {
+    let mut c = FolderServiceClient::new(connect(endpoint).await?);
+    match cmd {
+        FolderCmd::Create { path, parents } => {
+            let f = c
+                .create_folder(CreateFolderRequest {
+                    path,
+                    parents,
+                    request_id: request_id(),
+                })
+                .await?
+                .into_inner();
+            match out {
+                Format::Json => output::json(&folder_json(&f)),
+                Format::Table => println!("created folder {}", f.path),
+            }
+        }
+        FolderCmd::List { under, consistency } => {
+            let r = c
+                .list_folders(ListFoldersRequest {
+                    under: under.unwrap_or_default(),
+                    consistency: consistency.proto(),
+                })
+                .await?
+                .into_inner();
+            match out {
+                Format::Json => output::json(
+                    &json!({"folders": r.folders.iter().map(folder_json).collect::<Vec<_>>()}),
+                ),
+                Format::Table => output::table(
+                    &["path", "id", "created"],
+                    r.folders
+                        .iter()
+                        .map(|f| {
+                            vec![
+                                f.path.clone(),
+                                f.id.to_string(),
+                                output::time(f.created_at_ms),
+                            ]
+                        })
+                        .collect(),
+                ),
+            }
+        }
+        FolderCmd::Get { path, consistency } => {
+            let f = c
+                .get_folder(GetFolderRequest {
+                    path,
+                    consistency: consistency.proto(),
+                })
+                .await?
+                .into_inner();
+            match out {
+                Format::Json => output::json(&folder_json(&f)),
+                Format::Table => output::table(
+                    &["path", "id", "created"],
+                    vec![vec![
+                        f.path.clone(),
+                        f.id.to_string(),
+                        output::time(f.created_at_ms),
+                    ]],
+                ),
+            }
+        }
+        FolderCmd::Delete { path } => {
+            c.delete_folder(DeleteFolderRequest {
+                path: path.clone(),
+                request_id: request_id(),
+            })
+            .await?;
+            match out {
+                Format::Json => output::json(&json!({"deleted": path})),
+                Format::Table => println!("deleted folder {path}"),
+            }
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,202 @@
+//! The write and read paths. A write proposed on a follower is carried to the leader over the
+//! transport (`Forward`), so clients never see "not leader". Every write has a request id
+//! (the client's, or one made here) so that retries across leader changes apply once.
+
+use serde::{de::DeserializeOwned, Serialize};
+use std::time::Instant;
+use tracing::Instrument;
+
+use openraft::error::{CheckIsLeaderError, ClientWriteError, RaftError};
+
+use super::{now_ms, ClusterError, Host, LEADER_WAIT};
+use crate::raft::wire;
+use crate::state::{Command, Outcome, Request};
+
+/// Internal RPCs that must run on the leader.
+#[derive(Debug, Clone, Copy)]
+pub(super) enum LeaderRpc {
+    Forward,
+    ReadIndex,
+    Join,
+    Remove,
+    MemberStatus,
+}
+
+impl Host {
+    /// Proposes a command from any host and returns its outcome once applied.
+    pub async fn write(
+        &self,
+        cmd: Command,
+        request_id: Option<String>,
+    ) -> Result<Outcome, ClusterError> {
+        self.require_member()?;
+        let id = request_id
+            .filter(|s| !s.is_empty())
+            .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+        let req = Request {
+            id: Some(id),
+            at: now_ms(),
+            cmd,
+        };
+        let span = tracing::info_span!("write", host = %self.name(), request = %req.id.as_deref().unwrap_or(""), cmd = req.cmd.kind());
+        self.leader_call(LeaderRpc::Forward, &req, |h, r: Request| async move {
+            h.propose_local(r).await
+        })
+        .instrument(span)
+        .await
+    }
+
+    /// Like `write`, but a rejection becomes an error.
+    pub async fn write_ok(
+        &self,
+        cmd: Command,
+        request_id: Option<String>,
+    ) -> Result<crate::state::Applied, ClusterError> {
+        match self.write(cmd, request_id).await? {
+            Outcome::Applied(a) => Ok(a),
+            Outcome::Rejected(r) => Err(ClusterError::Rejected(r)),
+        }
+    }
+
+    /// Proposes on this host's Raft; `NotLeader` if it does not lead.
+    pub(super) async fn propose_local(&self, req: Request) -> Result<Outcome, ClusterError> {
+        match self.raft().client_write(req).await {
+            Ok(resp) => Ok(resp.data),
+            Err(RaftError::APIError(ClientWriteError::ForwardToLeader(f))) => {
+                Err(ClusterError::NotLeader {
+                    leader: f.leader_node,
+                })
+            }
+            Err(RaftError::APIError(e)) => Err(ClusterError::internal(e)),
+            Err(RaftError::Fatal(e)) => {
+                Err(ClusterError::Unavailable(format!("raft stopped: {e}")))
+            }
+        }
+    }
+
+    /// Waits until this host's state reflects every write committed before the call.
+    pub async fn read_barrier(&self, stale: bool) -> Result<(), ClusterError> {
+        if stale {
+            return Ok(());
+        }
+        self.require_member()?;
+        let index: u64 = self
+            .leader_call(LeaderRpc::ReadIndex, &(), |h, ()| async move {
+                h.local_read_index().await
+            })
+            .await?;
+        self.raft()
+            .wait(Some(LEADER_WAIT))
+            .applied_index_at_least(Some(index), "read barrier")
+            .await
+            .map_err(|e| {
+                ClusterError::Unavailable(format!(
+                    "local state did not reach read index {index}: {e}"
+                ))
+            })?;
+        Ok(())
+    }
+
+    /// On the leader: confirm leadership with a quorum and return the index reads must wait for.
+    pub(super) async fn local_read_index(&self) -> Result<u64, ClusterError> {
+        match self.raft().get_read_log_id().await {
+            Ok((read, _applied)) => Ok(read.map_or(0, |l| l.index)),
+            Err(RaftError::APIError(CheckIsLeaderError::ForwardToLeader(f))) => {
+                Err(ClusterError::NotLeader {
+                    leader: f.leader_node,
+                })
+            }
+            Err(RaftError::APIError(e)) => Err(ClusterError::Unavailable(e.to_string())),
+            Err(RaftError::Fatal(e)) => {
+                Err(ClusterError::Unavailable(format!("raft stopped: {e}")))
+            }
+        }
+    }
+
+    /// Runs `local` here if this host leads, else sends `rpc` to the leader; retries across
+    /// leader changes until `LEADER_WAIT`, waking on membership/leader changes, not on a timer.
+    pub(super) async fn leader_call<Req, Resp, F, Fut>(
+        &self,
+        rpc: LeaderRpc,
+        req: &Req,
+        local: F,
+    ) -> Result<Resp, ClusterError>
+    where
+        Req: Serialize + Clone,
+        Resp: DeserializeOwned,
+        F: Fn(Host, Req) -> Fut,
+        Fut: std::future::Future<Output = Result<Resp, ClusterError>>,
+    {
+        let start = Instant::now();
+        let mut metrics = self.raft().metrics();
+        let mut hint = String::from("none");
+        loop {
+            let (leader, leader_node) = {
+                let m = metrics.borrow_and_update();
+                let leader = m.current_leader;
+                let node =
+                    leader.and_then(|l| m.membership_config.membership().get_node(&l).cloned());
+                (leader, node)
+            };
+            let result = match (leader, leader_node) {
+                (Some(l), _) if l == self.id() => local(self.clone(), req.clone()).await,
+                (Some(_), Some(node)) => {
+                    hint = node.to_string();
+                    self.call_peer(rpc, &node.addr, req, LEADER_WAIT).await
+                }
+                _ => Err(ClusterError::NotLeader { leader: None }),
+            };
+            match result {
+                Err(e) if e.is_retryable() => {
+                    tracing::debug!(error = %e, "leader call will retry");
+                }
+                other => return other,
+            }
+            let left = LEADER_WAIT.saturating_sub(start.elapsed());
+            if left.is_zero() {
+                return Err(ClusterError::NoLeader {
+                    waited_ms: start.elapsed().as_millis() as u64,
+                    hint,
+                });
+            }
+            // Wake on the next metrics change (new leader, new term), or retry soon anyway: a
+            // leader that refused us because it was stepping down may not change metrics here.
+            let _ = tokio::time::timeout(
+                left.min(std::time::Duration::from_millis(50)),
+                metrics.changed(),
+            )
+            .await;
+        }
+    }
+
+    /// One internal RPC to the host at `addr`; transport failures are `Unavailable`.
+    pub(super) async fn call_peer<Req: Serialize, Resp: DeserializeOwned>(
+        &self,
+        rpc: LeaderRpc,
+        addr: &str,
+        req: &Req,
+        timeout: std::time::Duration,
+    ) -> Result<Resp, ClusterError> {
+        let env = wire::to_envelope(req).map_err(ClusterError::internal)?;
+        let mut client = self
+            .peers()
+            .client(addr)
+            .map_err(|e| ClusterError::Unavailable(e.to_string()))?;
+        let mut request = tonic::Request::new(env);
+        request.set_timeout(timeout);
+        let resp = match rpc {
+            LeaderRpc::Forward => client.forward(request).await,
+            LeaderRpc::ReadIndex => client.read_index(request).await,
+            LeaderRpc::Join => client.join(request).await,
+            LeaderRpc::Remove => client.remove_member(request).await,
+            LeaderRpc::MemberStatus => client.member_status(request).await,
+        }
+        .map_err(|s| {
+            ClusterError::Unavailable(format!("host {addr} unreachable: {}", s.message()))
+        })?
+        .into_inner();
+        let result: Result<Resp, ClusterError> =
+            wire::from_envelope("leader reply", &resp).map_err(ClusterError::internal)?;
+        result
+    }
+}
