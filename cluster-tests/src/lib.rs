@@ -1,1 +1,378 @@
+//! Harness for multi-process tests: real `quantixd` processes on loopback, each with its own
+//! data directory and ports, that can be SIGKILLed, stopped and restarted. Waits are on
+//! conditions with deadlines and say what they expected when they give up.
+//!
+//! The binaries come from the workspace's `target/debug` (or `QUANTIX_BIN_DIR`); build them
+//! first with `cargo build --bins` (`make cluster-test` does).
 
+use std::future::Future;
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use quantix::proto::v1::cluster_service_client::ClusterServiceClient;
+use quantix::proto::v1::folder_service_client::FolderServiceClient;
+use quantix::proto::v1::{ClusterStatus, GetStatusRequest, ReadConsistency};
+use tonic::transport::Channel;
+
+pub type Result<T> = anyhow::Result<T>;
+
+pub fn bin_dir() -> PathBuf {
+    if let Ok(d) = std::env::var("QUANTIX_BIN_DIR") {
+        return PathBuf::from(d);
+    }
+    let target = std::env::var("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| Path::new(env!("CARGO_MANIFEST_DIR")).join("../target"));
+    target.join("debug")
+}
+
+fn bin(name: &str) -> PathBuf {
+    let p = bin_dir().join(name);
+    assert!(
+        p.exists(),
+        "{} not found: build the binaries first (cargo build --bins)",
+        p.display()
+    );
+    p
+}
+
+fn free_port() -> u16 {
+    let l = TcpListener::bind("127.0.0.1:0").expect("bind port 0");
+    l.local_addr().expect("local addr").port()
+}
+
+/// Per-test cluster settings.
+#[derive(Clone, Debug)]
+pub struct Opts {
+    pub snapshot_after_entries: u64,
+    pub keep_entries_after_snapshot: u64,
+}
+
+impl Default for Opts {
+    fn default() -> Self {
+        Opts {
+            snapshot_after_entries: 10_000,
+            keep_entries_after_snapshot: 1_000,
+        }
+    }
+}
+
+pub struct Node {
+    pub name: String,
+    pub port: u16,
+    pub dir: PathBuf,
+    child: Option<Child>,
+}
+
+impl Node {
+    pub fn endpoint(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    pub fn config_path(&self) -> PathBuf {
+        self.dir.join("quantixd.toml")
+    }
+
+    pub fn log_path(&self) -> PathBuf {
+        self.dir.join("quantixd.log")
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.log_path()).unwrap_or_default()
+    }
+
+    pub fn is_running(&mut self) -> bool {
+        matches!(self.child.as_mut().map(|c| c.try_wait()), Some(Ok(None)))
+    }
+
+    /// Starts the daemon and waits until its gRPC port accepts connections.
+    pub async fn start(&mut self) -> Result<()> {
+        anyhow::ensure!(!self.is_running(), "{} is already running", self.name);
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.log_path())?;
+        let child = Command::new(bin("quantixd"))
+            .arg("--config")
+            .arg(self.config_path())
+            .env(
+                "RUST_LOG",
+                std::env::var("QUANTIX_TEST_LOG").unwrap_or_else(|_| "info,openraft=warn".into()),
+            )
+            .stdout(log.try_clone()?)
+            .stderr(log)
+            .stdin(Stdio::null())
+            .spawn()?;
+        self.child = Some(child);
+        let port = self.port;
+        let name = self.name.clone();
+        wait_for(
+            Duration::from_secs(20),
+            &format!("{name} to accept on port {port}"),
+            || async move {
+                tokio::net::TcpStream::connect(("127.0.0.1", port))
+                    .await
+                    .is_ok()
+            },
+        )
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}\n--- {} log ---\n{}", self.name, self.log()))
+    }
+
+    /// SIGKILL: the process gets no chance to flush anything.
+    pub fn kill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// SIGTERM and wait for a clean exit.
+    pub fn stop(&mut self) -> Result<()> {
+        if let Some(mut c) = self.child.take() {
+            nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(c.id() as i32),
+                nix::sys::signal::Signal::SIGTERM,
+            )?;
+            let deadline = Instant::now() + Duration::from_secs(15);
+            loop {
+                if let Some(status) = c.try_wait()? {
+                    anyhow::ensure!(
+                        status.success(),
+                        "{} exited with {status} after SIGTERM",
+                        self.name
+                    );
+                    return Ok(());
+                }
+                if Instant::now() > deadline {
+                    let _ = c.kill();
+                    anyhow::bail!("{} did not exit within 15 s of SIGTERM", self.name);
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }
+        Ok(())
+    }
+
+    /// Runs the `quantix` CLI against this host.
+    pub fn cli(&self, args: &[&str]) -> Output {
+        Command::new(bin("quantix"))
+            .arg("--endpoint")
+            .arg(self.endpoint())
+            .args(args)
+            .output()
+            .expect("run quantix")
+    }
+
+    pub async fn channel(&self) -> Result<Channel> {
+        Ok(Channel::from_shared(self.endpoint())?
+            .connect_timeout(Duration::from_secs(2))
+            .connect()
+            .await?)
+    }
+
+    pub async fn folders(&self) -> Result<FolderServiceClient<Channel>> {
+        Ok(FolderServiceClient::new(self.channel().await?))
+    }
+
+    pub async fn cluster(&self) -> Result<ClusterServiceClient<Channel>> {
+        Ok(ClusterServiceClient::new(self.channel().await?))
+    }
+
+    pub async fn status(&self, stale: bool) -> Result<ClusterStatus> {
+        let consistency = if stale {
+            ReadConsistency::Stale
+        } else {
+            ReadConsistency::Linearizable
+        } as i32;
+        Ok(self
+            .cluster()
+            .await?
+            .get_status(GetStatusRequest { consistency })
+            .await?
+            .into_inner())
+    }
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+pub struct Cluster {
+    pub nodes: Vec<Node>,
+    _dir: tempfile::TempDir,
+}
+
+impl Cluster {
+    /// Writes configs for `n` hosts (host1..hostN) and starts them; none is bootstrapped.
+    pub async fn start(n: usize, opts: Opts) -> Result<Cluster> {
+        let dir = tempfile::Builder::new().prefix("quantix-ct-").tempdir()?;
+        let mut nodes = Vec::new();
+        for i in 1..=n {
+            let node_dir = dir.path().join(format!("host{i}"));
+            std::fs::create_dir_all(&node_dir)?;
+            let port = free_port();
+            let config = format!(
+                "name = \"host{i}\"\ndata_dir = \"{}\"\ngrpc_addr = \"127.0.0.1:{port}\"\nhttp_addr = \"127.0.0.1:{}\"\n\n\
+                 [hypervisor]\nuri = \"test:///default\"\n\n\
+                 [raft]\nheartbeat_ms = 100\nelection_timeout_min_ms = 500\nelection_timeout_max_ms = 1000\n\
+                 snapshot_after_entries = {}\nkeep_entries_after_snapshot = {}\n",
+                node_dir.join("data").display(),
+                free_port(),
+                opts.snapshot_after_entries,
+                opts.keep_entries_after_snapshot,
+            );
+            std::fs::write(node_dir.join("quantixd.toml"), config)?;
+            nodes.push(Node {
+                name: format!("host{i}"),
+                port,
+                dir: node_dir,
+                child: None,
+            });
+        }
+        for node in &mut nodes {
+            node.start().await?;
+        }
+        Ok(Cluster { nodes, _dir: dir })
+    }
+
+    /// Bootstraps host1 (with `max_voters`) and joins every other host with a fresh token
+    /// made on a different member each time.
+    pub async fn form(n: usize, max_voters: u32, opts: Opts) -> Result<Cluster> {
+        let c = Cluster::start(n, opts).await?;
+        let out = c.nodes[0].cli(&[
+            "cluster",
+            "bootstrap",
+            "--max-voters",
+            &max_voters.to_string(),
+        ]);
+        anyhow::ensure!(
+            out.status.success(),
+            "bootstrap failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        for i in 1..n {
+            let token = c.token(i - 1)?;
+            let out = c.nodes[i].cli(&["cluster", "join", &token]);
+            anyhow::ensure!(
+                out.status.success(),
+                "join of host{} failed: {}",
+                i + 1,
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        Ok(c)
+    }
+
+    /// A join token made on host `i`.
+    pub fn token(&self, i: usize) -> Result<String> {
+        let out = self.nodes[i].cli(&["cluster", "token"]);
+        anyhow::ensure!(
+            out.status.success(),
+            "token on {} failed: {}",
+            self.nodes[i].name,
+            String::from_utf8_lossy(&out.stderr)
+        );
+        Ok(String::from_utf8(out.stdout)?.trim().to_string())
+    }
+
+    pub fn node(&self, name: &str) -> &Node {
+        self.nodes
+            .iter()
+            .find(|n| n.name == name)
+            .expect("node by name")
+    }
+
+    pub fn node_mut(&mut self, name: &str) -> &mut Node {
+        self.nodes
+            .iter_mut()
+            .find(|n| n.name == name)
+            .expect("node by name")
+    }
+
+    /// Waits until every running host agrees on one leader; returns its name.
+    pub async fn wait_for_leader(&mut self, timeout: Duration) -> Result<String> {
+        let running: Vec<usize> = (0..self.nodes.len())
+            .filter(|&i| self.nodes[i].is_running())
+            .collect();
+        let deadline = Instant::now() + timeout;
+        loop {
+            let mut leaders = Vec::new();
+            for &i in &running {
+                match self.nodes[i].status(true).await {
+                    Ok(s) => leaders.push(s.leader),
+                    Err(_) => leaders.push(String::new()),
+                }
+            }
+            leaders.dedup();
+            if leaders.len() == 1 && !leaders[0].is_empty() {
+                let leader = leaders.remove(0);
+                if running.iter().any(|&i| self.nodes[i].name == leader) {
+                    return Ok(leader);
+                }
+            }
+            anyhow::ensure!(
+                Instant::now() < deadline,
+                "timed out after {timeout:?} waiting for one leader; hosts report {leaders:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+    }
+
+    /// Waits until every running host has applied at least the leader's commit index.
+    pub async fn wait_converged(&mut self, timeout: Duration) -> Result<()> {
+        let leader = self.wait_for_leader(timeout).await?;
+        let target = self.node(&leader).status(false).await?.commit_index;
+        let running: Vec<usize> = (0..self.nodes.len())
+            .filter(|&i| self.nodes[i].is_running())
+            .collect();
+        let nodes = &self.nodes;
+        wait_for(
+            timeout,
+            &format!("every running host to apply index {target}"),
+            || {
+                let running = running.clone();
+                async move {
+                    for i in running {
+                        match nodes[i].status(true).await {
+                            Ok(s) if s.applied_index >= target => {}
+                            _ => return false,
+                        }
+                    }
+                    true
+                }
+            },
+        )
+        .await
+    }
+}
+
+/// Polls `cond` every 25 ms until it holds or `timeout` passes.
+pub async fn wait_for<F, Fut>(timeout: Duration, what: &str, mut cond: F) -> Result<()>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = bool>,
+{
+    let deadline = Instant::now() + timeout;
+    loop {
+        if cond().await {
+            return Ok(());
+        }
+        if Instant::now() > deadline {
+            anyhow::bail!("timed out after {timeout:?} waiting for {what}");
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}
+
+pub fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+pub fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
