@@ -208,9 +208,9 @@ Quantix demo cluster is running (3 hosts on loopback, libvirt test driver).
   quantix folder create /prod
   quantix folder list
 
-Hosts:  host1 gRPC 127.0.0.1:7401 HTTP http://127.0.0.1:7481
-        host2 gRPC 127.0.0.1:7402 HTTP http://127.0.0.1:7482
-        host3 gRPC 127.0.0.1:7403 HTTP http://127.0.0.1:7483
+Hosts:  host1 gRPC 127.0.0.1:7401 HTTP 127.0.0.1:7481 (dashboard: not served yet)
+        host2 gRPC 127.0.0.1:7402 HTTP 127.0.0.1:7482 (dashboard: not served yet)
+        host3 gRPC 127.0.0.1:7403 HTTP 127.0.0.1:7483 (dashboard: not served yet)
 Logs:   $DIR/host{1,2,3}/quantixd.log
 Config: $DIR/host{1,2,3}/quantixd.toml
 Stop:   make clean-demo

@@ -326,6 +326,16 @@ impl Cluster {
     /// Waits until every running host has applied at least the leader's commit index.
     pub async fn wait_converged(&mut self, timeout: Duration) -> Result<()> {
         let leader = self.wait_for_leader(timeout).await?;
+        // A linearizable read on the leader returns only once the leader has committed an
+        // entry of its own term, so the commit index read after it covers every write
+        // acknowledged by any earlier leader.
+        let mut folders = self.node(&leader).folders().await?;
+        folders
+            .get_folder(quantix::proto::v1::GetFolderRequest {
+                path: "/".into(),
+                consistency: ReadConsistency::Linearizable as i32,
+            })
+            .await?;
         let target = self.node(&leader).status(false).await?.commit_index;
         let running: Vec<usize> = (0..self.nodes.len())
             .filter(|&i| self.nodes[i].is_running())

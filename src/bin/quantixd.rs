@@ -39,15 +39,14 @@ fn main() {
             std::process::exit(1);
         }
     };
-    if let Err(e) = rt.block_on(run(cfg)) {
+    let span = tracing::info_span!("host", host = %cfg.name);
+    if let Err(e) = rt.block_on(tracing::Instrument::instrument(run(cfg), span)) {
         eprintln!("quantixd: {e:#}");
         std::process::exit(1);
     }
 }
 
 async fn run(cfg: quantix::config::Config) -> anyhow::Result<()> {
-    let span = tracing::info_span!("host", host = %cfg.name);
-    let _enter = span.enter();
     let listener = tokio::net::TcpListener::bind(cfg.grpc_addr)
         .await
         .with_context(|| format!("cannot listen on grpc_addr {}", cfg.grpc_addr))?;

@@ -22,7 +22,7 @@ use crate::state::{tables, Applied, Command};
 /// Default join token lifetime.
 pub const TOKEN_TTL: Duration = Duration::from_secs(3600);
 /// How long a joining host may take to catch up before the join fails.
-const CATCH_UP: Duration = Duration::from_secs(60);
+pub(super) const CATCH_UP: Duration = Duration::from_secs(60);
 
 /// What the new host sends to a member.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -64,13 +64,20 @@ impl Host {
                 "max_voters must be one of 1, 3, 5, 7 (got {max_voters})"
             )));
         }
-        if self.is_member()
+        let initialized = self.is_member()
             || self
                 .raft()
                 .is_initialized()
                 .await
-                .map_err(ClusterError::internal)?
-        {
+                .map_err(ClusterError::internal)?;
+        let (members, _) = self.membership();
+        // A bootstrap interrupted after `initialize` but before `InitCluster` applied leaves a
+        // one-member group without cluster info: finish it instead of refusing forever.
+        let resumable = initialized
+            && self.cluster_info()?.is_none()
+            && members.len() == 1
+            && members.contains_key(&self.id());
+        if initialized && !resumable {
             let id = self
                 .cluster_info()?
                 .map(|c| c.id)
@@ -80,12 +87,14 @@ impl Host {
                 self.name()
             )));
         }
-        let mut nodes = BTreeMap::new();
-        nodes.insert(self.id(), self.member());
-        self.raft()
-            .initialize(nodes)
-            .await
-            .map_err(|e| ClusterError::AlreadyMember(format!("bootstrap refused: {e}")))?;
+        if !initialized {
+            let mut nodes = BTreeMap::new();
+            nodes.insert(self.id(), self.member());
+            self.raft()
+                .initialize(nodes)
+                .await
+                .map_err(|e| ClusterError::AlreadyMember(format!("bootstrap refused: {e}")))?;
+        }
         self.raft()
             .wait(Some(super::LEADER_WAIT))
             .current_leader(self.id(), "bootstrap")
@@ -135,7 +144,13 @@ impl Host {
             secret_sha256: sha256_hex(&secret),
             expires_at,
         };
-        self.write_ok(cmd, request_id).await?;
+        match self.write_ok(cmd, request_id).await? {
+            Applied::TokenCreated { token_id: stored } if stored == token_id => {}
+            _ => return Err(ClusterError::FailedPrecondition(
+                "this request id was already used for another request; retry with a new request id"
+                    .into(),
+            )),
+        }
         let (nodes, voters) = self.membership();
         let leader = self.raft().metrics().borrow().current_leader;
         let mut addrs: Vec<(u8, String)> = nodes

@@ -54,6 +54,8 @@ struct Inner {
     membership_lock: Mutex<()>,
     /// A peer that answered within this long counts as online.
     online_within: Duration,
+    /// (term, index): reads in that term wait at least for that index. See `local_read_index`.
+    read_floor: std::sync::Mutex<(u64, u64)>,
 }
 
 impl Host {
@@ -105,6 +107,7 @@ impl Host {
             online_within: Duration::from_millis(
                 r.election_timeout_max_ms.max(3 * r.heartbeat_ms) + 500,
             ),
+            read_floor: std::sync::Mutex::new((0, 0)),
         };
         let host = Host {
             inner: Arc::new(inner),

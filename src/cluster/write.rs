@@ -22,6 +22,16 @@ pub(super) enum LeaderRpc {
     MemberStatus,
 }
 
+impl LeaderRpc {
+    /// How long the leader may take: a join waits for the new host to catch up.
+    fn timeout(self) -> std::time::Duration {
+        match self {
+            LeaderRpc::Join => super::membership::CATCH_UP + std::time::Duration::from_secs(10),
+            _ => LEADER_WAIT,
+        }
+    }
+}
+
 impl Host {
     /// Proposes a command from any host and returns its outcome once applied.
     pub async fn write(
@@ -98,9 +108,28 @@ impl Host {
     }
 
     /// On the leader: confirm leadership with a quorum and return the index reads must wait for.
+    ///
+    /// openraft's read index is max(committed, the leader's first entry of its term). A leader
+    /// restored at start-up (openraft 0.9 re-establishes a committed vote without an election)
+    /// reuses the old term's first entry, and its `committed` mark is not fsynced, so that
+    /// index can lie below an entry it acknowledged before it crashed. Reads therefore also
+    /// wait for the leader's whole log as it stood at the first read of the term.
     pub(super) async fn local_read_index(&self) -> Result<u64, ClusterError> {
+        let floor = {
+            let m = self.raft().metrics();
+            let m = m.borrow();
+            let mut floor = self
+                .inner
+                .read_floor
+                .lock()
+                .unwrap_or_else(|p| p.into_inner());
+            if floor.0 != m.current_term {
+                *floor = (m.current_term, m.last_log_index.unwrap_or(0));
+            }
+            floor.1
+        };
         match self.raft().get_read_log_id().await {
-            Ok((read, _applied)) => Ok(read.map_or(0, |l| l.index)),
+            Ok((read, _applied)) => Ok(read.map_or(0, |l| l.index).max(floor)),
             Err(RaftError::APIError(CheckIsLeaderError::ForwardToLeader(f))) => {
                 Err(ClusterError::NotLeader {
                     leader: f.leader_node,
@@ -142,7 +171,7 @@ impl Host {
                 (Some(l), _) if l == self.id() => local(self.clone(), req.clone()).await,
                 (Some(_), Some(node)) => {
                     hint = node.to_string();
-                    self.call_peer(rpc, &node.addr, req, LEADER_WAIT).await
+                    self.call_peer(rpc, &node.addr, req, rpc.timeout()).await
                 }
                 _ => Err(ClusterError::NotLeader { leader: None }),
             };

@@ -3,8 +3,12 @@
 //! the snapshot file under `data_dir`. May use: `state`. See `raft/DESIGN.md` for why the
 //! log fsyncs every append but the state machine does not.
 
+// openraft's storage traits fix the error type (`StorageError`, ~200 bytes); our helpers
+// return the same type rather than boxing and unboxing at every trait boundary.
+#[allow(clippy::result_large_err)]
 pub mod log_store;
 pub mod network;
+#[allow(clippy::result_large_err)]
 pub mod state_machine;
 pub mod wire;
 

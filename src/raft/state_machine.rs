@@ -73,6 +73,14 @@ impl StateMachineStore {
         let view = RedbRead {
             txn: db.begin_read().map_err(|e| OpenError::new(state_path, e))?,
         };
+        let schema: Option<u32> = tables::get(&view, Table::Meta, "schema version", meta::SCHEMA)
+            .map_err(|e| OpenError::new(state_path, e))?;
+        if let Some(v) = schema.filter(|v| *v > tables::SCHEMA_VERSION) {
+            return Err(OpenError::new(
+                state_path,
+                format!("state schema version {v} is newer than this build reads ({}); upgrade quantixd", tables::SCHEMA_VERSION),
+            ));
+        }
         let start: u64 = tables::get::<Option<LogId>>(&view, Table::Meta, "applied", meta::APPLIED)
             .map_err(|e| OpenError::new(state_path, e))?
             .flatten()
@@ -156,9 +164,10 @@ impl StateMachineStore {
 
 impl RaftSnapshotBuilder<TypeConfig> for StateMachineStore {
     async fn build_snapshot(&mut self) -> Result<Snapshot<TypeConfig>, StorageError> {
-        // The log is purged behind the snapshot: what it covers must survive a crash.
-        self.make_durable()?;
+        // The log is purged behind the snapshot, so what it covers must survive a crash: take
+        // the read view first, then a durable commit persists everything up to (and beyond) it.
         let r = self.read().map_err(|e| snap_err(ErrorVerb::Read, e))?;
+        self.make_durable()?;
         let applied: Option<LogId> =
             tables::get::<Option<LogId>>(&r, Table::Meta, "applied", meta::APPLIED)
                 .map_err(|e| snap_err(ErrorVerb::Read, e))?

@@ -73,7 +73,9 @@ pub fn create_token(
         used_by: None,
     };
     tables::put(kv, Table::Tokens, id.as_bytes(), &rec)?;
-    Ok(Outcome::Applied(Applied::TokenCreated))
+    Ok(Outcome::Applied(Applied::TokenCreated {
+        token_id: id.into(),
+    }))
 }
 
 pub fn consume_token(
@@ -221,7 +223,9 @@ mod tests {
         let mut kv = fresh();
         create_token(&mut kv, 100, "t1", "s1", 1_000).unwrap();
         create_token(&mut kv, 100, "t2", "s2", 200).unwrap();
-        let cases: Vec<(&str, &str, &str, u64, Option<RejectKind>, &str)> = vec![
+        // (token id, secret, host name, time, expected refusal, message fragment)
+        type Case<'a> = (&'a str, &'a str, &'a str, u64, Option<RejectKind>, &'a str);
+        let cases: Vec<Case> = vec![
             (
                 "nope",
                 "s1",

@@ -76,7 +76,9 @@ pub enum Applied {
     ClusterInitialized {
         cluster_id: String,
     },
-    TokenCreated,
+    TokenCreated {
+        token_id: String,
+    },
     HostJoined(HostRecord),
     HostRemoved(HostRecord),
     /// Every folder the command created (several with `parents`), outermost first.

@@ -1,0 +1,108 @@
+//! Bad input: refused with a message that names what was wrong, and the daemon keeps running.
+
+use cluster_tests::{stderr, Cluster, Opts};
+use quantix::proto::internal::raft_transport_client::RaftTransportClient;
+use quantix::proto::internal::Envelope;
+use std::process::Command;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_config_is_refused_naming_the_key() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let cases = [
+        (
+            "name = \"h1\"\ngrpc_addr = \"127.0.0.1:1\"\ncolour = \"blue\"\n",
+            "colour",
+        ),
+        (
+            "name = \"h1\"\ngrpc_addr = \"127.0.0.1:99999\"\n",
+            "grpc_addr",
+        ),
+        ("name = \"Bad_Name\"\ngrpc_addr = \"127.0.0.1:1\"\n", "name"),
+        (
+            "name = \"h1\"\ngrpc_addr = \"127.0.0.1:1\"\n[raft]\nheartbeat_ms = 0\n",
+            "raft.heartbeat_ms",
+        ),
+    ];
+    for (text, key) in cases {
+        let path = dir.path().join("bad.toml");
+        std::fs::write(&path, text)?;
+        let out = Command::new(cluster_tests::bin_dir().join("quantixd"))
+            .arg("--config")
+            .arg(&path)
+            .output()?;
+        assert_eq!(out.status.code(), Some(2), "{text}");
+        assert!(stderr(&out).contains(key), "{text:?}: {}", stderr(&out));
+    }
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn garbage_on_every_port_never_kills_the_daemon() -> anyhow::Result<()> {
+    let mut c = Cluster::form(1, 1, Opts::default()).await?;
+    // Malformed internal messages.
+    let mut t = RaftTransportClient::new(c.nodes[0].channel().await?);
+    let junk = Envelope {
+        format: 1,
+        payload: vec![0xff; 64],
+    };
+    let err = t
+        .append_entries(junk.clone())
+        .await
+        .expect_err("junk append");
+    assert_eq!(err.code(), tonic::Code::InvalidArgument);
+    let err = t
+        .forward(Envelope {
+            format: 77,
+            payload: vec![],
+        })
+        .await
+        .expect_err("unknown format");
+    assert!(
+        err.message().contains("unknown format version"),
+        "{}",
+        err.message()
+    );
+    // Bad API input.
+    for path in [
+        "",
+        "x",
+        "/a//b",
+        "/../etc",
+        &format!("/{}", "x".repeat(100)),
+    ] {
+        let out = c.nodes[0].cli(&["folder", "create", path]);
+        assert!(!out.status.success());
+        assert!(
+            stderr(&out).contains("InvalidArgument"),
+            "{path:?}: {}",
+            stderr(&out)
+        );
+    }
+    let out = c.nodes[0].cli(&["cluster", "remove", "nobody"]);
+    assert!(
+        stderr(&out).contains("host nobody is not a member (NotFound)"),
+        "{}",
+        stderr(&out)
+    );
+    let out = c.nodes[0].cli(&["cluster", "bootstrap", "--max-voters", "4"]);
+    assert!(!out.status.success());
+    // Still alive and still taking writes.
+    assert!(c.nodes[0].is_running());
+    let out = c.nodes[0].cli(&["folder", "create", "/ok"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    Ok(())
+}
+
+#[test]
+fn cli_against_nothing_says_it_cannot_reach() {
+    let out = Command::new(cluster_tests::bin_dir().join("quantix"))
+        .args(["--endpoint", "http://127.0.0.1:1", "cluster", "status"])
+        .output()
+        .expect("run quantix");
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).starts_with("error: cannot reach quantixd at http://127.0.0.1:1"),
+        "{}",
+        stderr(&out)
+    );
+}
