@@ -106,3 +106,37 @@ fn cli_against_nothing_says_it_cannot_reach() {
         stderr(&out)
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn request_ids_make_retries_safe() -> anyhow::Result<()> {
+    use quantix::proto::v1::{CreateFolderRequest, CreateJoinTokenRequest};
+    let c = Cluster::form(1, 1, Opts::default()).await?;
+    // The same folder request retried returns the first result instead of AlreadyExists.
+    let mut f = c.nodes[0].folders().await?;
+    let req = CreateFolderRequest {
+        path: "/once".into(),
+        parents: false,
+        request_id: "req-1".into(),
+    };
+    let first = f.create_folder(req.clone()).await?.into_inner();
+    let retry = f.create_folder(req).await?.into_inner();
+    assert_eq!(first, retry);
+    // Reusing a request id for a different token cannot hand out a token that does not work.
+    let mut cl = c.nodes[0].cluster().await?;
+    let req = CreateJoinTokenRequest {
+        ttl_seconds: 60,
+        request_id: "tok-1".into(),
+    };
+    cl.create_join_token(req.clone()).await?;
+    let err = cl
+        .create_join_token(req)
+        .await
+        .expect_err("second token with the same request id");
+    assert_eq!(
+        err.code(),
+        tonic::Code::FailedPrecondition,
+        "{}",
+        err.message()
+    );
+    Ok(())
+}

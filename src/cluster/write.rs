@@ -48,7 +48,8 @@ impl Host {
             at: now_ms(),
             cmd,
         };
-        let span = tracing::info_span!("write", host = %self.name(), request = %req.id.as_deref().unwrap_or(""), cmd = req.cmd.kind());
+        let term = self.raft().metrics().borrow().current_term;
+        let span = tracing::info_span!("write", host = %self.name(), term, request = %req.id.as_deref().unwrap_or(""), cmd = req.cmd.kind());
         self.leader_call(LeaderRpc::Forward, &req, |h, r: Request| async move {
             h.propose_local(r).await
         })

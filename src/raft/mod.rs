@@ -7,6 +7,7 @@
 // return the same type rather than boxing and unboxing at every trait boundary.
 #[allow(clippy::result_large_err)]
 pub mod log_store;
+mod log_writer;
 pub mod network;
 #[allow(clippy::result_large_err)]
 pub mod state_machine;
