@@ -3,6 +3,7 @@
 //! bootstrap, join tokens, joins, removal, status. Owns: the host's identity file entries and
 //! its Raft instance. May use: `raft`, `state`, `model`, `config`.
 
+mod batch;
 pub mod error;
 mod membership;
 mod status;
@@ -50,6 +51,8 @@ struct Inner {
     raft: Raft,
     sm: StateMachineStore,
     peers: Peers,
+    /// Packs concurrent writes into one log entry.
+    batcher: batch::Batcher,
     /// Serialises membership changes made by this host while it leads.
     membership_lock: Mutex<()>,
     /// A peer that answered within this long counts as online.
@@ -97,6 +100,7 @@ impl Host {
             .await
             .map_err(ClusterError::internal)?;
         let inner = Inner {
+            batcher: batch::Batcher::start(raft.clone()),
             id,
             name: cfg.name.clone(),
             addr: cfg.advertised(),

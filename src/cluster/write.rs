@@ -6,7 +6,7 @@ use serde::{de::DeserializeOwned, Serialize};
 use std::time::Instant;
 use tracing::Instrument;
 
-use openraft::error::{CheckIsLeaderError, ClientWriteError, RaftError};
+use openraft::error::{CheckIsLeaderError, RaftError};
 
 use super::{now_ms, ClusterError, Host, LEADER_WAIT};
 use crate::raft::wire;
@@ -69,20 +69,9 @@ impl Host {
         }
     }
 
-    /// Proposes on this host's Raft; `NotLeader` if it does not lead.
+    /// Proposes on this host's Raft (batched); `NotLeader` if it does not lead.
     pub(super) async fn propose_local(&self, req: Request) -> Result<Outcome, ClusterError> {
-        match self.raft().client_write(req).await {
-            Ok(resp) => Ok(resp.data),
-            Err(RaftError::APIError(ClientWriteError::ForwardToLeader(f))) => {
-                Err(ClusterError::NotLeader {
-                    leader: f.leader_node,
-                })
-            }
-            Err(RaftError::APIError(e)) => Err(ClusterError::internal(e)),
-            Err(RaftError::Fatal(e)) => {
-                Err(ClusterError::Unavailable(format!("raft stopped: {e}")))
-            }
-        }
+        self.inner.batcher.propose(req).await
     }
 
     /// Waits until this host's state reflects every write committed before the call.

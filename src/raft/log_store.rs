@@ -1,6 +1,7 @@
 //! The Raft log in redb (`log.redb`): entries by index, plus vote, committed and purge marks.
-//! Appends go through the group-commit writer (`log_writer`): openraft is told an entry is
-//! flushed only after an fsync'd transaction holds it, and concurrent appends share one fsync.
+//! An append is committed with `Durability::Immediate` (fsync) before openraft is told it is
+//! flushed. openraft 0.9 awaits every append's flush before it continues, so concurrent client
+//! writes are batched above Raft, into one entry (`cluster::batch`), not here.
 
 use openraft::storage::{LogFlushed, LogState, RaftLogStorage};
 use openraft::{
@@ -15,11 +16,10 @@ use std::sync::Arc;
 use super::{blocking, Entry, LogId, StorageError, TypeConfig};
 use crate::state::codec::{decode, encode};
 
-use super::log_writer::{Writer, LOGS};
+const LOGS: TableDefinition<u64, &[u8]> = TableDefinition::new("logs");
 const META: TableDefinition<&str, &[u8]> = TableDefinition::new("log_meta");
 
 const VOTE: &str = "vote";
-const COMMITTED: &str = "committed";
 const PURGED: &str = "last_purged";
 
 fn io_err(
@@ -44,17 +44,12 @@ fn write_err(e: impl std::error::Error + 'static) -> StorageError {
 #[derive(Clone)]
 pub struct LogStore {
     db: Arc<Database>,
-    writer: Arc<Writer>,
 }
 
 impl LogStore {
     pub fn open(path: &Path) -> Result<LogStore, super::OpenError> {
-        let db = Arc::new(Database::create(path).map_err(|e| super::OpenError::new(path, e))?);
-        let writer = Writer::start(db.clone()).map_err(|e| super::OpenError::new(path, e))?;
-        Ok(LogStore {
-            db,
-            writer: Arc::new(writer),
-        })
+        let db = Database::create(path).map_err(|e| super::OpenError::new(path, e))?;
+        Ok(LogStore { db: Arc::new(db) })
     }
 
     fn meta_get<T: serde::de::DeserializeOwned>(
@@ -111,47 +106,8 @@ impl LogStore {
 fn key_what(key: &str) -> &'static str {
     match key {
         VOTE => "vote",
-        COMMITTED => "committed log id",
         PURGED => "purged log id",
         _ => "log metadata",
-    }
-}
-
-impl LogStore {
-    /// Durable entries with index in `[start, end]` (end inclusive, `u64::MAX` for open).
-    fn durable_range(&self, start: u64, end: u64) -> Result<Vec<Entry>, StorageError> {
-        let txn = self.db.begin_read().map_err(read_err)?;
-        let table = match txn.open_table(LOGS) {
-            Ok(t) => t,
-            Err(redb::TableError::TableDoesNotExist(_)) => return Ok(Vec::new()),
-            Err(e) => return Err(read_err(e)),
-        };
-        let mut out = Vec::new();
-        for item in table.range(start..=end).map_err(read_err)? {
-            let (_, v) = item.map_err(read_err)?;
-            out.push(decode::<Entry>("log entry", v.value()).map_err(read_err)?);
-        }
-        Ok(out)
-    }
-
-    fn last_durable(&self) -> Result<Option<LogId>, StorageError> {
-        let txn = self.db.begin_read().map_err(read_err)?;
-        match txn.open_table(LOGS) {
-            Ok(table) => match table.last().map_err(read_err)? {
-                Some((_, v)) => Ok(Some(
-                    decode::<Entry>("log entry", v.value())
-                        .map_err(read_err)?
-                        .log_id,
-                )),
-                None => Ok(None),
-            },
-            Err(redb::TableError::TableDoesNotExist(_)) => Ok(None),
-            Err(e) => Err(read_err(e)),
-        }
-    }
-
-    async fn barrier(&self) -> Result<(), StorageError> {
-        self.writer.barrier().await.map_err(write_err)
     }
 }
 
@@ -160,29 +116,26 @@ impl RaftLogReader<TypeConfig> for LogStore {
         &mut self,
         range: RB,
     ) -> Result<Vec<Entry>, StorageError> {
+        let txn = self.db.begin_read().map_err(read_err)?;
+        let table = match txn.open_table(LOGS) {
+            Ok(t) => t,
+            Err(redb::TableError::TableDoesNotExist(_)) => return Ok(Vec::new()),
+            Err(e) => return Err(read_err(e)),
+        };
         let start = match range.start_bound() {
             Bound::Included(&s) => s,
-            Bound::Excluded(&s) => s.saturating_add(1),
+            Bound::Excluded(&s) => s + 1,
             Bound::Unbounded => 0,
         };
-        let end = match range.end_bound() {
-            Bound::Included(&e) => e,
-            Bound::Excluded(&0) => return Ok(Vec::new()),
-            Bound::Excluded(&e) => e - 1,
-            Bound::Unbounded => u64::MAX,
-        };
-        if start > end {
-            return Ok(Vec::new());
+        let mut out = Vec::new();
+        for item in table.range(start..).map_err(read_err)? {
+            let (k, v) = item.map_err(read_err)?;
+            if !range.contains(&k.value()) {
+                break;
+            }
+            out.push(decode::<Entry>("log entry", v.value()).map_err(read_err)?);
         }
-        // Pending first, then redb: see the invariant in `log_writer`.
-        let pending = self.writer.pending(start, end);
-        let mut merged: std::collections::BTreeMap<u64, Entry> = self
-            .durable_range(start, end)?
-            .into_iter()
-            .map(|e| (e.log_id.index, e))
-            .collect();
-        merged.extend(pending);
-        Ok(merged.into_values().collect())
+        Ok(out)
     }
 }
 
@@ -191,8 +144,19 @@ impl RaftLogStorage<TypeConfig> for LogStore {
 
     async fn get_log_state(&mut self) -> Result<LogState<TypeConfig>, StorageError> {
         let last_purged: Option<LogId> = self.meta_get(PURGED)?;
-        let pending = self.writer.last_pending().map(|e| e.log_id);
-        let last = pending.max(self.last_durable()?);
+        let txn = self.db.begin_read().map_err(read_err)?;
+        let last = match txn.open_table(LOGS) {
+            Ok(table) => match table.last().map_err(read_err)? {
+                Some((_, v)) => Some(
+                    decode::<Entry>("log entry", v.value())
+                        .map_err(read_err)?
+                        .log_id,
+                ),
+                None => None,
+            },
+            Err(redb::TableError::TableDoesNotExist(_)) => None,
+            Err(e) => return Err(read_err(e)),
+        };
         Ok(LogState {
             last_purged_log_id: last_purged,
             last_log_id: last.or(last_purged),
@@ -218,15 +182,10 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         self.meta_get(VOTE)
     }
 
-    /// Not fsynced: losing it only means re-applying from the state machine's own mark (and
-    /// a restored leader's read floor, see `cluster::write`).
-    async fn save_committed(&mut self, committed: Option<LogId>) -> Result<(), StorageError> {
-        self.meta_put(COMMITTED, &committed, Durability::None)
-    }
-
-    async fn read_committed(&mut self) -> Result<Option<LogId>, StorageError> {
-        Ok(self.meta_get::<Option<LogId>>(COMMITTED)?.flatten())
-    }
+    // `save_committed`/`read_committed` keep openraft's defaults (not stored): storing the
+    // mark costs a redb write transaction on the Raft core task for every commit. Without it a
+    // restarted host re-applies once the leader tells it the commit index, and a restored
+    // leader's reads wait for its whole log (see `cluster::write::local_read_index`).
 
     async fn append<I>(
         &mut self,
@@ -237,13 +196,31 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         I: IntoIterator<Item = Entry> + OptionalSend,
         I::IntoIter: OptionalSend,
     {
-        self.writer.append(entries.into_iter().collect(), callback);
-        Ok(())
+        let encoded: Vec<(u64, Vec<u8>)> = entries
+            .into_iter()
+            .map(|e| encode(&e).map(|b| (e.log_id.index, b)))
+            .collect::<Result<_, _>>()
+            .map_err(write_err)?;
+        let result = blocking(|| -> Result<(), StorageError> {
+            let mut txn = self.db.begin_write().map_err(write_err)?;
+            txn.set_durability(Durability::Immediate)
+                .map_err(write_err)?;
+            {
+                let mut table = txn.open_table(LOGS).map_err(write_err)?;
+                for (index, bytes) in &encoded {
+                    table.insert(*index, bytes.as_slice()).map_err(write_err)?;
+                }
+            }
+            txn.commit().map_err(write_err)
+        });
+        match &result {
+            Ok(()) => callback.log_io_completed(Ok(())),
+            Err(e) => callback.log_io_completed(Err(std::io::Error::other(e.to_string()))),
+        }
+        result
     }
 
     async fn truncate(&mut self, log_id: LogId) -> Result<(), StorageError> {
-        self.barrier().await?;
-        self.writer.forget_from(log_id.index);
         blocking(|| {
             let mut txn = self.db.begin_write().map_err(write_err)?;
             txn.set_durability(Durability::Immediate)
@@ -257,7 +234,6 @@ impl RaftLogStorage<TypeConfig> for LogStore {
     }
 
     async fn purge(&mut self, log_id: LogId) -> Result<(), StorageError> {
-        self.barrier().await?;
         let bytes = encode(&log_id).map_err(write_err)?;
         blocking(|| {
             let mut txn = self.db.begin_write().map_err(write_err)?;

@@ -7,7 +7,6 @@
 // return the same type rather than boxing and unboxing at every trait boundary.
 #[allow(clippy::result_large_err)]
 pub mod log_store;
-mod log_writer;
 pub mod network;
 #[allow(clippy::result_large_err)]
 pub mod state_machine;
@@ -17,7 +16,7 @@ use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::io::Cursor;
 
-use crate::state::{Outcome, Request};
+use crate::state::{Outcomes, Proposal};
 
 /// A member as Raft membership records it: enough to reach it and to name it.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -34,10 +33,10 @@ impl fmt::Display for Member {
 }
 
 openraft::declare_raft_types!(
-    /// Quantix's Raft types: log payload `Request`, response `Outcome`, node `Member`.
+    /// Quantix's Raft types: log payload `Proposal`, response `Outcomes`, node `Member`.
     pub TypeConfig:
-        D = Request,
-        R = Outcome,
+        D = Proposal,
+        R = Outcomes,
         NodeId = u64,
         Node = Member,
         SnapshotData = Cursor<Vec<u8>>,

@@ -26,7 +26,7 @@ use crate::state::codec::{decode, encode};
 use crate::state::kv::{Kv, KvRead, Pairs, Table};
 use crate::state::redb_kv::{def, RedbRead, RedbWrite};
 use crate::state::tables::{self, meta};
-use crate::state::{Applied, Outcome};
+use crate::state::Outcomes;
 
 /// Make the state durable at least every this many applied batches.
 const DURABLE_EVERY: u64 = 256;
@@ -211,7 +211,7 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
         self.read_applied()
     }
 
-    async fn apply<I>(&mut self, entries: I) -> Result<Vec<Outcome>, StorageError>
+    async fn apply<I>(&mut self, entries: I) -> Result<Vec<Outcomes>, StorageError>
     where
         I: IntoIterator<Item = Entry> + openraft::OptionalSend,
         I::IntoIter: openraft::OptionalSend,
@@ -222,7 +222,7 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
         };
         let durable =
             self.batches_since_durable.fetch_add(1, Ordering::Relaxed) + 1 >= DURABLE_EVERY;
-        let outcomes = blocking(|| -> Result<Vec<Outcome>, StorageError> {
+        let outcomes = blocking(|| -> Result<Vec<Outcomes>, StorageError> {
             let w = |e: &dyn std::fmt::Display| sm_err(ErrorVerb::Write, e);
             let mut txn = self.db.begin_write().map_err(|e| w(&e))?;
             let level = if durable {
@@ -233,22 +233,29 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
             txn.set_durability(level).map_err(|e| w(&e))?;
             let mut outcomes = Vec::with_capacity(entries.len());
             {
-                let mut kv = RedbWrite { txn: &txn };
+                let mut kv = RedbWrite::open(&txn).map_err(|e| w(&e))?;
                 for entry in &entries {
                     let outcome = match &entry.payload {
-                        EntryPayload::Blank => Outcome::Applied(Applied::Nothing),
-                        EntryPayload::Normal(req) => {
-                            crate::state::apply(&mut kv, entry.log_id.index, req).map_err(|e| {
-                                StorageError::IO {
-                                    source: StorageIOError::apply(entry.log_id, AnyError::new(&e)),
-                                }
-                            })?
+                        EntryPayload::Blank => Outcomes::default(),
+                        EntryPayload::Normal(proposal) => {
+                            let mut outs = Vec::with_capacity(proposal.requests.len());
+                            for req in &proposal.requests {
+                                let out = crate::state::apply(&mut kv, entry.log_id.index, req)
+                                    .map_err(|e| StorageError::IO {
+                                        source: StorageIOError::apply(
+                                            entry.log_id,
+                                            AnyError::new(&e),
+                                        ),
+                                    })?;
+                                outs.push(out);
+                            }
+                            Outcomes(outs)
                         }
                         EntryPayload::Membership(m) => {
                             let stored = StoredMembership::new(Some(entry.log_id), m.clone());
                             tables::put(&mut kv, Table::Meta, meta::MEMBERSHIP, &stored)
                                 .map_err(|e| w(&e))?;
-                            Outcome::Applied(Applied::Nothing)
+                            Outcomes::default()
                         }
                     };
                     outcomes.push(outcome);
@@ -288,7 +295,7 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
                 txn.delete_table(def(t)).map_err(|e| w(&e))?;
             }
             {
-                let mut kv = RedbWrite { txn: &txn };
+                let mut kv = RedbWrite::open(&txn).map_err(|e| w(&e))?;
                 for (name, pairs) in &data.tables {
                     let Some(t) = Table::from_name(name) else {
                         return Err(snap_err(

@@ -6,7 +6,18 @@ use serde::{Deserialize, Serialize};
 
 use crate::model::{Folder, HostRecord, UnixMillis};
 
-/// One entry's application payload.
+/// One log entry's payload: requests proposed together. The leader packs concurrent client
+/// writes into one entry because openraft 0.9 syncs the log once per entry.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Proposal {
+    pub requests: Vec<Request>,
+}
+
+/// The outcomes of a `Proposal`'s requests, in order. Empty for Raft's own entries.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Outcomes(pub Vec<Outcome>);
+
+/// One client request.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Request {
     /// Client-chosen id; a retry with the same id returns the first outcome.

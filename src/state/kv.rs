@@ -22,6 +22,7 @@ pub enum Table {
 }
 
 impl Table {
+    /// In declaration order: `t as usize` indexes this array.
     pub const ALL: [Table; 7] = [
         Table::Meta,
         Table::Hosts,
@@ -163,7 +164,8 @@ mod tests {
 
     #[test]
     fn table_names_round_trip() {
-        for t in Table::ALL {
+        for (i, t) in Table::ALL.into_iter().enumerate() {
+            assert_eq!(t as usize, i, "Table::ALL must follow declaration order");
             assert_eq!(Table::from_name(t.name()), Some(t));
         }
     }

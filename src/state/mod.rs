@@ -14,5 +14,5 @@ pub mod redb_kv;
 pub mod tables;
 
 pub use apply::apply;
-pub use command::{Applied, Command, Outcome, RejectKind, Rejection, Request};
+pub use command::{Applied, Command, Outcome, Outcomes, Proposal, RejectKind, Rejection, Request};
 pub use kv::{Kv, KvError, KvRead, MemKv, Table};

@@ -35,15 +35,30 @@ fn collect<T: ReadableTable<&'static [u8], &'static [u8]>>(
     Ok(out)
 }
 
-/// Writes inside one redb write transaction.
-pub struct RedbWrite<'a> {
-    pub txn: &'a WriteTransaction,
+/// Writes inside one redb write transaction. Every table is opened once, when this is made,
+/// and closed when it is dropped (before the commit): opening a table per operation cost
+/// more than the operation.
+pub struct RedbWrite<'txn> {
+    tables: Vec<redb::Table<'txn, &'static [u8], &'static [u8]>>,
+}
+
+impl<'txn> RedbWrite<'txn> {
+    pub fn open(txn: &'txn WriteTransaction) -> Result<RedbWrite<'txn>, KvError> {
+        let tables = Table::ALL
+            .iter()
+            .map(|t| txn.open_table(def(*t)).map_err(storage))
+            .collect::<Result<_, _>>()?;
+        Ok(RedbWrite { tables })
+    }
+
+    fn table(&self, t: Table) -> &redb::Table<'txn, &'static [u8], &'static [u8]> {
+        &self.tables[t as usize]
+    }
 }
 
 impl KvRead for RedbWrite<'_> {
     fn get(&self, t: Table, key: &[u8]) -> Result<Option<Vec<u8>>, KvError> {
-        let table = self.txn.open_table(def(t)).map_err(storage)?;
-        let value = table.get(key).map_err(storage)?;
+        let value = self.table(t).get(key).map_err(storage)?;
         Ok(value.map(|v| v.value().to_vec()))
     }
 
@@ -54,29 +69,24 @@ impl KvRead for RedbWrite<'_> {
         to: Option<&[u8]>,
         limit: usize,
     ) -> Result<Pairs, KvError> {
-        let table = self.txn.open_table(def(t)).map_err(storage)?;
-        collect(&table, from, to, limit)
+        collect(self.table(t), from, to, limit)
     }
 
     fn len(&self, t: Table) -> Result<u64, KvError> {
-        self.txn
-            .open_table(def(t))
-            .map_err(storage)?
-            .len()
-            .map_err(storage)
+        self.table(t).len().map_err(storage)
     }
 }
 
 impl Kv for RedbWrite<'_> {
     fn put(&mut self, t: Table, key: &[u8], value: &[u8]) -> Result<(), KvError> {
-        let mut table = self.txn.open_table(def(t)).map_err(storage)?;
-        table.insert(key, value).map_err(storage)?;
+        self.tables[t as usize]
+            .insert(key, value)
+            .map_err(storage)?;
         Ok(())
     }
 
     fn delete(&mut self, t: Table, key: &[u8]) -> Result<(), KvError> {
-        let mut table = self.txn.open_table(def(t)).map_err(storage)?;
-        table.remove(key).map_err(storage)?;
+        self.tables[t as usize].remove(key).map_err(storage)?;
         Ok(())
     }
 }
