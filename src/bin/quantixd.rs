@@ -1,6 +1,10 @@
 //! `quantixd`: the daemon every host runs. Loads the config, opens the host's stores, starts
 //! Raft and serves gRPC until SIGTERM/SIGINT, then shuts down cleanly.
 
+// glibc malloc showed up as ~12% of a loaded host's CPU profile.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use anyhow::Context;
 use clap::Parser;
 use std::path::PathBuf;

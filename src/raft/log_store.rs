@@ -8,6 +8,7 @@ use openraft::{
     AnyError, ErrorSubject, ErrorVerb, OptionalSend, RaftLogReader, StorageIOError, Vote,
 };
 use redb::{Database, Durability, ReadableDatabase, ReadableTable, TableDefinition};
+use std::collections::BTreeMap;
 use std::fmt::Debug;
 use std::ops::{Bound, RangeBounds};
 use std::path::Path;
@@ -44,12 +45,39 @@ fn write_err(e: impl std::error::Error + 'static) -> StorageError {
 #[derive(Clone)]
 pub struct LogStore {
     db: Arc<Database>,
+    /// The newest entries, durable already: replication to followers reads these instead of
+    /// reading and decoding the same entries from redb once per follower.
+    tail: Arc<std::sync::Mutex<BTreeMap<u64, Entry>>>,
 }
 
+/// Entries kept in `tail`.
+const TAIL: usize = 4096;
+
 impl LogStore {
+    fn tail(&self) -> std::sync::MutexGuard<'_, BTreeMap<u64, Entry>> {
+        self.tail.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Entries `[start, end]` if the tail holds all of them.
+    fn from_tail(&self, start: u64, end: u64) -> Option<Vec<Entry>> {
+        let tail = self.tail();
+        let (&first, _) = tail.first_key_value()?;
+        let (&last, _) = tail.last_key_value()?;
+        if start < first || start > last {
+            return None;
+        }
+        let end = end.min(last);
+        let out: Vec<Entry> = tail.range(start..=end).map(|(_, e)| e.clone()).collect();
+        // Only a gap-free run counts; otherwise read redb.
+        (out.len() as u64 == end - start + 1).then_some(out)
+    }
+
     pub fn open(path: &Path) -> Result<LogStore, super::OpenError> {
         let db = Database::create(path).map_err(|e| super::OpenError::new(path, e))?;
-        Ok(LogStore { db: Arc::new(db) })
+        Ok(LogStore {
+            db: Arc::new(db),
+            tail: Arc::default(),
+        })
     }
 
     fn meta_get<T: serde::de::DeserializeOwned>(
@@ -116,23 +144,32 @@ impl RaftLogReader<TypeConfig> for LogStore {
         &mut self,
         range: RB,
     ) -> Result<Vec<Entry>, StorageError> {
+        let start = match range.start_bound() {
+            Bound::Included(&s) => s,
+            Bound::Excluded(&s) => s.saturating_add(1),
+            Bound::Unbounded => 0,
+        };
+        let end = match range.end_bound() {
+            Bound::Included(&e) => e,
+            Bound::Excluded(&0) => return Ok(Vec::new()),
+            Bound::Excluded(&e) => e - 1,
+            Bound::Unbounded => u64::MAX,
+        };
+        if start > end {
+            return Ok(Vec::new());
+        }
+        if let Some(entries) = self.from_tail(start, end) {
+            return Ok(entries);
+        }
         let txn = self.db.begin_read().map_err(read_err)?;
         let table = match txn.open_table(LOGS) {
             Ok(t) => t,
             Err(redb::TableError::TableDoesNotExist(_)) => return Ok(Vec::new()),
             Err(e) => return Err(read_err(e)),
         };
-        let start = match range.start_bound() {
-            Bound::Included(&s) => s,
-            Bound::Excluded(&s) => s + 1,
-            Bound::Unbounded => 0,
-        };
         let mut out = Vec::new();
-        for item in table.range(start..).map_err(read_err)? {
-            let (k, v) = item.map_err(read_err)?;
-            if !range.contains(&k.value()) {
-                break;
-            }
+        for item in table.range(start..=end).map_err(read_err)? {
+            let (_, v) = item.map_err(read_err)?;
             out.push(decode::<Entry>("log entry", v.value()).map_err(read_err)?);
         }
         Ok(out)
@@ -196,8 +233,9 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         I: IntoIterator<Item = Entry> + OptionalSend,
         I::IntoIter: OptionalSend,
     {
+        let entries: Vec<Entry> = entries.into_iter().collect();
         let encoded: Vec<(u64, Vec<u8>)> = entries
-            .into_iter()
+            .iter()
             .map(|e| encode(&e).map(|b| (e.log_id.index, b)))
             .collect::<Result<_, _>>()
             .map_err(write_err)?;
@@ -213,6 +251,15 @@ impl RaftLogStorage<TypeConfig> for LogStore {
             }
             txn.commit().map_err(write_err)
         });
+        if result.is_ok() {
+            let mut tail = self.tail();
+            for e in entries {
+                tail.insert(e.log_id.index, e);
+            }
+            while tail.len() > TAIL {
+                tail.pop_first();
+            }
+        }
         match &result {
             Ok(()) => callback.log_io_completed(Ok(())),
             Err(e) => callback.log_io_completed(Err(std::io::Error::other(e.to_string()))),
@@ -221,6 +268,7 @@ impl RaftLogStorage<TypeConfig> for LogStore {
     }
 
     async fn truncate(&mut self, log_id: LogId) -> Result<(), StorageError> {
+        self.tail().split_off(&log_id.index);
         blocking(|| {
             let mut txn = self.db.begin_write().map_err(write_err)?;
             txn.set_durability(Durability::Immediate)
@@ -234,6 +282,10 @@ impl RaftLogStorage<TypeConfig> for LogStore {
     }
 
     async fn purge(&mut self, log_id: LogId) -> Result<(), StorageError> {
+        {
+            let mut tail = self.tail();
+            *tail = tail.split_off(&(log_id.index + 1));
+        }
         let bytes = encode(&log_id).map_err(write_err)?;
         blocking(|| {
             let mut txn = self.db.begin_write().map_err(write_err)?;
