@@ -48,7 +48,7 @@ done
 
 # Failover: one writer per host keeps writing; the leader is SIGKILLed in the middle. The
 # longest gap between two committed writes is the time from the kill to the next commit.
-for round in 1 2 3; do
+for round in $(seq "${FAILOVER_ROUNDS:-5}"); do
   L=$(leader)
   "$Q" --endpoint "$E1" bench write --clients 3 --duration 6s --endpoints "$E1,$E2,$E3" -o json > "$OUT/failover-$round.json" &
   BENCH=$!
