@@ -248,7 +248,7 @@ mod tests {
                 "raft.election_timeout_min_ms",
             ),
             (
-                format!("{MIN}[raft]\nelection_timeout_max_ms = 300\n"),
+                format!("{MIN}[raft]\nelection_timeout_max_ms = 150\n"),
                 "raft.election_timeout_max_ms",
             ),
         ];

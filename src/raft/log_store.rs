@@ -59,7 +59,7 @@ impl LogStore {
     }
 
     /// Entries `[start, end]` if the tail holds all of them.
-    fn from_tail(&self, start: u64, end: u64) -> Option<Vec<Entry>> {
+    fn read_tail(&self, start: u64, end: u64) -> Option<Vec<Entry>> {
         let tail = self.tail();
         let (&first, _) = tail.first_key_value()?;
         let (&last, _) = tail.last_key_value()?;
@@ -158,7 +158,7 @@ impl RaftLogReader<TypeConfig> for LogStore {
         if start > end {
             return Ok(Vec::new());
         }
-        if let Some(entries) = self.from_tail(start, end) {
+        if let Some(entries) = self.read_tail(start, end) {
             return Ok(entries);
         }
         let txn = self.db.begin_read().map_err(read_err)?;
