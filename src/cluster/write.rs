@@ -101,7 +101,7 @@ impl Host {
     ///
     /// openraft's read index is max(committed, the leader's first entry of its term). A leader
     /// restored at start-up (openraft 0.9 re-establishes a committed vote without an election)
-    /// reuses the old term's first entry, and its `committed` mark is not fsynced, so that
+    /// reuses the old term's first entry, and the `committed` mark is not stored (see `raft::log_store`), so that
     /// index can lie below an entry it acknowledged before it crashed. Reads therefore also
     /// wait for the leader's whole log as it stood at the first read of the term.
     pub(super) async fn local_read_index(&self) -> Result<u64, ClusterError> {

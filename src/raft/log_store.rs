@@ -1,4 +1,4 @@
-//! The Raft log in redb (`log.redb`): entries by index, plus vote, committed and purge marks.
+//! The Raft log in redb (`log.redb`): entries by index, plus the vote and the purge mark.
 //! An append is committed with `Durability::Immediate` (fsync) before openraft is told it is
 //! flushed. openraft 0.9 awaits every append's flush before it continues, so concurrent client
 //! writes are batched above Raft, into one entry (`cluster::batch`), not here.
