@@ -6,6 +6,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "proto/quantix/v1/common.proto",
         "proto/quantix/v1/cluster.proto",
         "proto/quantix/v1/folder.proto",
+        "proto/quantix/v1/host.proto",
+        "proto/quantix/v1/vm.proto",
+        "proto/quantix/v1/spec.proto",
+        "proto/quantix/v1/image.proto",
+        "proto/quantix/v1/pool.proto",
+        "proto/quantix/v1/event.proto",
         "proto/quantix/internal/v1/raft.proto",
     ];
     for p in &protos {

@@ -3,8 +3,14 @@
 //! handling and the error-to-status mapping (`status`). May use: `cluster`, `state`, `model`.
 
 mod cluster;
+mod event;
 mod folder;
+mod host;
+mod image;
+mod pool;
+mod spec;
 pub mod status;
+mod vm;
 
 use std::future::Future;
 use tokio::net::TcpListener;
@@ -13,7 +19,13 @@ use tokio_stream::wrappers::TcpListenerStream;
 use crate::cluster::{Host, TransportService};
 use crate::proto::internal::raft_transport_server::RaftTransportServer;
 use crate::proto::v1::cluster_service_server::ClusterServiceServer;
+use crate::proto::v1::event_service_server::EventServiceServer;
 use crate::proto::v1::folder_service_server::FolderServiceServer;
+use crate::proto::v1::host_service_server::HostServiceServer;
+use crate::proto::v1::image_service_server::ImageServiceServer;
+use crate::proto::v1::pool_service_server::PoolServiceServer;
+use crate::proto::v1::spec_service_server::SpecServiceServer;
+use crate::proto::v1::vm_service_server::VmServiceServer;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ServeError {
@@ -45,23 +57,49 @@ pub async fn serve(
     health
         .set_serving::<FolderServiceServer<folder::FolderApi>>()
         .await;
+    health
+        .set_serving::<HostServiceServer<host::HostApi>>()
+        .await;
+    health.set_serving::<VmServiceServer<vm::VmApi>>().await;
+    health
+        .set_serving::<SpecServiceServer<spec::SpecApi>>()
+        .await;
+    health
+        .set_serving::<ImageServiceServer<image::ImageApi>>()
+        .await;
+    health
+        .set_serving::<PoolServiceServer<pool::PoolApi>>()
+        .await;
+    health
+        .set_serving::<EventServiceServer<event::EventApi>>()
+        .await;
 
+    let h = || host.clone();
     tonic::transport::Server::builder()
         .tcp_nodelay(true)
         .add_service(health_service)
         .add_service(reflection)
         .add_service(
-            RaftTransportServer::new(TransportService::new(host.clone()))
+            RaftTransportServer::new(TransportService::new(h()))
                 .max_decoding_message_size(MAX_MESSAGE)
                 .max_encoding_message_size(MAX_MESSAGE),
         )
-        .add_service(ClusterServiceServer::new(cluster::ClusterApi {
-            host: host.clone(),
-        }))
+        .add_service(ClusterServiceServer::new(cluster::ClusterApi { host: h() }))
         .add_service(
-            FolderServiceServer::new(folder::FolderApi { host })
+            FolderServiceServer::new(folder::FolderApi { host: h() })
+                .max_encoding_message_size(MAX_MESSAGE),
+        )
+        .add_service(HostServiceServer::new(host::HostApi { host: h() }))
+        .add_service(
+            VmServiceServer::new(vm::VmApi { host: h() }).max_encoding_message_size(MAX_MESSAGE),
+        )
+        .add_service(SpecServiceServer::new(spec::SpecApi { host: h() }))
+        .add_service(
+            ImageServiceServer::new(image::ImageApi { host: h() })
                 .max_decoding_message_size(MAX_MESSAGE),
         )
+        .add_service(PoolServiceServer::new(pool::PoolApi { host: h() }))
+        .add_service(EventServiceServer::new(event::EventApi { host: h() }))
         .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown)
         .await?;
     Ok(())

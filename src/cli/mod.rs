@@ -4,8 +4,14 @@
 
 mod bench;
 mod cluster;
+mod event;
 mod folder;
+mod host;
+mod image;
 mod output;
+mod pool;
+mod spec;
+mod vm;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use tonic::transport::Channel;
@@ -43,6 +49,24 @@ pub enum Cmd {
     /// The folder tree that organises VMs.
     #[command(subcommand)]
     Folder(folder::FolderCmd),
+    /// Virtual machines.
+    #[command(subcommand)]
+    Vm(vm::VmCmd),
+    /// Hosts and their inventory.
+    #[command(subcommand)]
+    Host(host::HostCmd),
+    /// Customization specs (Linux and Windows guest set-up).
+    #[command(subcommand)]
+    Spec(spec::SpecCmd),
+    /// Cloud images and ISOs.
+    #[command(subcommand)]
+    Image(image::ImageCmd),
+    /// Storage pools.
+    #[command(subcommand)]
+    Pool(pool::PoolCmd),
+    /// What happened in the cluster; `--follow` to keep watching.
+    #[command(subcommand)]
+    Events(event::EventCmd),
     /// Load generators against a running cluster.
     #[command(subcommand)]
     Bench(bench::BenchCmd),
@@ -114,6 +138,12 @@ pub async fn run(cli: Cli) -> i32 {
         Cmd::Cluster(c) => cluster::run(&cli.endpoint, cli.output, c).await,
         Cmd::Folder(c) => folder::run(&cli.endpoint, cli.output, c).await,
         Cmd::Bench(c) => bench::run(&cli.endpoint, cli.output, c).await,
+        Cmd::Vm(c) => vm::run(&cli.endpoint, cli.output, c).await,
+        Cmd::Host(c) => host::run(&cli.endpoint, cli.output, c).await,
+        Cmd::Spec(c) => spec::run(&cli.endpoint, cli.output, c).await,
+        Cmd::Image(c) => image::run(&cli.endpoint, cli.output, c).await,
+        Cmd::Pool(c) => pool::run(&cli.endpoint, cli.output, c).await,
+        Cmd::Events(c) => event::run(&cli.endpoint, cli.output, c).await,
     };
     match result {
         Ok(()) => 0,

@@ -44,6 +44,7 @@ impl Host {
             .filter(|s| !s.is_empty())
             .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
         let req = Request {
+            by: self.name().to_string(),
             id: Some(id),
             at: now_ms(),
             cmd,

@@ -3,7 +3,12 @@
 
 pub mod folder;
 pub mod host;
+pub mod image;
 pub mod names;
+pub mod pool;
+pub mod size;
+pub mod spec;
+pub mod vm;
 
 pub use folder::{Folder, FolderId, FolderPath};
 pub use host::{HostId, HostRecord, Role};

@@ -57,6 +57,12 @@ fn dispatch(kv: &mut impl Kv, req: &Request) -> Result<Outcome, KvError> {
         Command::CreateFolder { path, parents } => folders::create(kv, at, path, *parents),
         Command::DeleteFolder { path } => folders::delete(kv, path),
         Command::Noop => Ok(Outcome::Applied(super::command::Applied::Nothing)),
+        Command::Folder(c) => folders::apply(kv, at, c),
+        Command::Host(c) => super::hosts::apply(kv, at, c),
+        Command::Vm(c) => super::vms::apply(kv, at, c),
+        Command::Spec(c) => super::specs::apply(kv, at, c),
+        Command::Image(c) => super::images::apply(kv, at, c),
+        Command::Pool(c) => super::pools::apply(kv, at, c),
     }
 }
 
@@ -96,6 +102,7 @@ pub(crate) mod tests {
     pub(crate) fn init() -> MemKv {
         let mut kv = MemKv::default();
         let req = Request {
+            by: String::new(),
             id: None,
             at: 1_000,
             cmd: Command::InitCluster {
@@ -116,6 +123,7 @@ pub(crate) mod tests {
 
     fn folder_req(id: Option<&str>, path: &str) -> Request {
         Request {
+            by: String::new(),
             id: id.map(String::from),
             at: 2_000,
             cmd: Command::CreateFolder {
@@ -155,6 +163,7 @@ pub(crate) mod tests {
         let n = REMEMBERED_REQUESTS + 5;
         for i in 0..n {
             let req = Request {
+                by: String::new(),
                 id: Some(format!("q{i}")),
                 at: 3,
                 cmd: Command::Noop,
@@ -172,6 +181,7 @@ pub(crate) mod tests {
     fn replaying_the_same_log_gives_identical_state() {
         let log: Vec<Request> = vec![
             Request {
+                by: String::new(),
                 id: None,
                 at: 1,
                 cmd: Command::InitCluster {
@@ -185,6 +195,7 @@ pub(crate) mod tests {
             folder_req(Some("a"), "/a"),
             folder_req(None, "/missing/x"),
             Request {
+                by: String::new(),
                 id: Some("d".into()),
                 at: 5,
                 cmd: Command::DeleteFolder {
@@ -192,6 +203,7 @@ pub(crate) mod tests {
                 },
             },
             Request {
+                by: String::new(),
                 id: None,
                 at: 6,
                 cmd: Command::CreateJoinToken {
@@ -201,6 +213,7 @@ pub(crate) mod tests {
                 },
             },
             Request {
+                by: String::new(),
                 id: None,
                 at: 7,
                 cmd: Command::ConsumeJoinToken {

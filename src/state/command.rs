@@ -22,6 +22,9 @@ pub struct Outcomes(pub Vec<Outcome>);
 pub struct Request {
     /// Client-chosen id; a retry with the same id returns the first outcome.
     pub id: Option<String>,
+    /// Name of the host that proposed it (for the event log).
+    #[serde(default)]
+    pub by: String,
     /// Wall-clock time fixed by the proposer; `apply` never reads the clock.
     pub at: UnixMillis,
     pub cmd: Command,
@@ -59,6 +62,12 @@ pub enum Command {
     },
     /// Does nothing; used by tests and to commit an entry in a new term.
     Noop,
+    Folder(super::folders::FolderCommand),
+    Host(super::hosts::HostCommand),
+    Vm(super::vms::VmCommand),
+    Spec(super::specs::SpecCommand),
+    Image(super::images::ImageCommand),
+    Pool(super::pools::PoolCommand),
 }
 
 impl Command {
@@ -72,6 +81,12 @@ impl Command {
             Command::CreateFolder { .. } => "create_folder",
             Command::DeleteFolder { .. } => "delete_folder",
             Command::Noop => "noop",
+            Command::Folder(c) => c.kind(),
+            Command::Host(c) => c.kind(),
+            Command::Vm(c) => c.kind(),
+            Command::Spec(c) => c.kind(),
+            Command::Image(c) => c.kind(),
+            Command::Pool(c) => c.kind(),
         }
     }
 }
@@ -95,6 +110,12 @@ pub enum Applied {
     /// Every folder the command created (several with `parents`), outermost first.
     FoldersCreated(Vec<(String, Folder)>),
     FolderDeleted,
+    Folder(super::folders::FolderApplied),
+    Host(super::hosts::HostApplied),
+    Vm(super::vms::VmApplied),
+    Spec(super::specs::SpecApplied),
+    Image(super::images::ImageApplied),
+    Pool(super::pools::PoolApplied),
     Nothing,
 }
 

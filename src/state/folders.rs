@@ -181,6 +181,27 @@ pub fn get(kv: &impl KvRead, path: &FolderPath) -> Result<Option<Folder>, KvErro
     }
 }
 
+/// Folder commands beyond create/delete: rename, move, recursive delete.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum FolderCommand {}
+
+impl FolderCommand {
+    pub fn kind(&self) -> &'static str {
+        match *self {}
+    }
+
+    pub fn target(&self) -> String {
+        match *self {}
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum FolderApplied {}
+
+pub fn apply(_kv: &mut impl Kv, _at: UnixMillis, cmd: &FolderCommand) -> Result<Outcome, KvError> {
+    match *cmd {}
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -19,11 +19,17 @@ pub enum Table {
     FolderNames,
     Requests,
     RequestOrder,
+    Vms,
+    Specs,
+    Images,
+    Pools,
+    Events,
+    Changes,
 }
 
 impl Table {
     /// In declaration order: `t as usize` indexes this array.
-    pub const ALL: [Table; 7] = [
+    pub const ALL: [Table; 13] = [
         Table::Meta,
         Table::Hosts,
         Table::Tokens,
@@ -31,6 +37,12 @@ impl Table {
         Table::FolderNames,
         Table::Requests,
         Table::RequestOrder,
+        Table::Vms,
+        Table::Specs,
+        Table::Images,
+        Table::Pools,
+        Table::Events,
+        Table::Changes,
     ];
 
     pub fn name(self) -> &'static str {
@@ -42,6 +54,12 @@ impl Table {
             Table::FolderNames => "folder_names",
             Table::Requests => "requests",
             Table::RequestOrder => "request_order",
+            Table::Vms => "vms",
+            Table::Specs => "specs",
+            Table::Images => "images",
+            Table::Pools => "pools",
+            Table::Events => "events",
+            Table::Changes => "changes",
         }
     }
 

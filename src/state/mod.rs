@@ -9,9 +9,15 @@ pub mod cluster;
 pub mod codec;
 pub mod command;
 pub mod folders;
+pub mod hosts;
+pub mod images;
 pub mod kv;
+pub mod pools;
 pub mod redb_kv;
+pub mod refs;
+pub mod specs;
 pub mod tables;
+pub mod vms;
 
 pub use apply::apply;
 pub use command::{Applied, Command, Outcome, Outcomes, Proposal, RejectKind, Rejection, Request};

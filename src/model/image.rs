@@ -1,0 +1,1 @@
+//! Image records: plain types and their validation. (Filled in by the model/API issue.)

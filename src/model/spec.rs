@@ -1,0 +1,1 @@
+//! Spec records: plain types and their validation. (Filled in by the model/API issue.)

@@ -1,0 +1,1 @@
+//! VM records: plain types and their validation.

@@ -1,0 +1,30 @@
+//! Host commands (`HostCommand`), their apply, and hosts queries.
+//! May use: `model`, `state::{kv, tables, codec, refs}`.
+
+use serde::{Deserialize, Serialize};
+
+use super::command::Outcome;
+use super::kv::{Kv, KvError};
+use crate::model::UnixMillis;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum HostCommand {}
+
+impl HostCommand {
+    pub fn kind(&self) -> &'static str {
+        match *self {}
+    }
+
+    /// The entity the command is about, for the event log.
+    pub fn target(&self) -> String {
+        match *self {}
+    }
+}
+
+/// What a successful HostCommand returns.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum HostApplied {}
+
+pub fn apply(_kv: &mut impl Kv, _at: UnixMillis, cmd: &HostCommand) -> Result<Outcome, KvError> {
+    match *cmd {}
+}

@@ -1,0 +1,19 @@
+//! Who refers to what: used to refuse deleting something still referenced, naming the
+//! referrer. Every entity that holds references adds its scan here.
+
+use super::kv::{KvError, KvRead};
+
+/// Something that can be referred to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ref<'a> {
+    Folder(crate::model::FolderId),
+    Spec(&'a str),
+    Image(&'a str),
+    Pool(&'a str),
+    Host(&'a str),
+}
+
+/// Names of the entities (as "vm web1", "image ubuntu") that refer to `r`, at most `limit`.
+pub fn referrers(kv: &impl KvRead, r: Ref<'_>, limit: usize) -> Result<Vec<String>, KvError> {
+    super::vms::referrers(kv, r, limit)
+}
