@@ -148,6 +148,11 @@ impl Host {
         self.inner.sm.read().map_err(ClusterError::internal)
     }
 
+    /// The index of the last entry applied here; changes after every applied batch.
+    pub fn applied(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.inner.sm.applied()
+    }
+
     /// Members as the current Raft membership has them.
     pub fn membership(&self) -> (BTreeMap<HostId, Member>, std::collections::BTreeSet<HostId>) {
         let m = self.inner.raft.metrics().borrow().membership_config.clone();

@@ -7,7 +7,7 @@ use super::codec::decode;
 use super::command::{Command, Outcome, RejectKind, Request};
 use super::kv::{Kv, KvError, Table};
 use super::tables::{self, meta};
-use super::{cluster, folders};
+use super::{cluster, events, folders};
 
 /// How many request ids are remembered for retries.
 pub const REMEMBERED_REQUESTS: u64 = 50_000;
@@ -20,7 +20,10 @@ pub fn apply(kv: &mut impl Kv, index: u64, req: &Request) -> Result<Outcome, KvE
             return Ok(first);
         }
     }
-    let outcome = dispatch(kv, req)?;
+    let mut recording = events::Recording::new(kv);
+    let outcome = dispatch(&mut recording, req)?;
+    let changes = recording.into_changes();
+    events::record(kv, req, &outcome, changes)?;
     if let Some(id) = &req.id {
         remember(kv, index, id, &outcome)?;
     }

@@ -71,6 +71,24 @@ pub enum Command {
 }
 
 impl Command {
+    /// What the command is about (a name, a path), for the event log.
+    pub fn target(&self) -> String {
+        match self {
+            Command::InitCluster { cluster_id, .. } => cluster_id.clone(),
+            Command::CreateJoinToken { token_id, .. } => token_id.clone(),
+            Command::ConsumeJoinToken { host, .. } => host.name.clone(),
+            Command::RemoveHost { name } => name.clone(),
+            Command::CreateFolder { path, .. } | Command::DeleteFolder { path } => path.clone(),
+            Command::Noop => String::new(),
+            Command::Folder(c) => c.target(),
+            Command::Host(c) => c.target(),
+            Command::Vm(c) => c.target(),
+            Command::Spec(c) => c.target(),
+            Command::Image(c) => c.target(),
+            Command::Pool(c) => c.target(),
+        }
+    }
+
     /// Short name for logs and spans.
     pub fn kind(&self) -> &'static str {
         match self {

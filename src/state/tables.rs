@@ -113,3 +113,34 @@ pub fn hosts(kv: &impl KvRead) -> Result<Vec<HostRecord>, KvError> {
         .map(|(_, v)| decode("host", &v).map_err(KvError::from))
         .collect()
 }
+
+/// The path of folder `id`, walking up its parents; `None` if it does not exist.
+pub fn folder_path(
+    kv: &impl KvRead,
+    id: FolderId,
+) -> Result<Option<crate::model::FolderPath>, KvError> {
+    let mut names: Vec<String> = Vec::new();
+    let mut cur = id;
+    for _ in 0..=crate::model::folder::MAX_DEPTH {
+        let Some(f) = folder(kv, cur)? else {
+            return Ok(None);
+        };
+        match f.parent {
+            None => {
+                let mut p = crate::model::FolderPath::root();
+                for n in names.iter().rev() {
+                    p = p.join(n);
+                }
+                return Ok(Some(p));
+            }
+            Some(parent) => {
+                names.push(f.name);
+                cur = parent;
+            }
+        }
+    }
+    Err(KvError::Storage(format!(
+        "folder {} is nested deeper than allowed or in a cycle",
+        id.0
+    )))
+}
