@@ -12,6 +12,7 @@
 //! | `api`     | public tonic services and the one gRPC error mapping          |
 //! | `config`  | the daemon's TOML config                                      |
 //! | `cli`     | the `quantix` client                                          |
+//! | `web`     | the HTTP listener: `/metrics`, `/healthz` (dashboard later)    |
 
 pub mod api;
 pub mod cli;
@@ -21,3 +22,4 @@ pub mod model;
 pub mod proto;
 pub mod raft;
 pub mod state;
+pub mod web;

@@ -62,6 +62,8 @@ impl Default for Opts {
 pub struct Node {
     pub name: String,
     pub port: u16,
+    /// The `http_addr` port: /metrics, /healthz.
+    pub http_port: u16,
     pub dir: PathBuf,
     child: Option<Child>,
 }
@@ -156,6 +158,19 @@ impl Node {
         Ok(())
     }
 
+    /// GET `path` from the host's HTTP listener; returns the body of a 200 answer.
+    pub async fn http_get(&self, path: &str) -> Result<String> {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let mut s = tokio::net::TcpStream::connect(("127.0.0.1", self.http_port)).await?;
+        let req = format!("GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n");
+        s.write_all(req.as_bytes()).await?;
+        let mut raw = String::new();
+        s.read_to_string(&mut raw).await?;
+        let (head, body) = raw.split_once("\r\n\r\n").unwrap_or((&raw, ""));
+        anyhow::ensure!(head.starts_with("HTTP/1.1 200"), "GET {path}: {head}");
+        Ok(body.to_string())
+    }
+
     /// Runs the `quantix` CLI against this host.
     pub fn cli(&self, args: &[&str]) -> Output {
         Command::new(bin("quantix"))
@@ -216,13 +231,14 @@ impl Cluster {
             let node_dir = dir.path().join(format!("host{i}"));
             std::fs::create_dir_all(&node_dir)?;
             let port = free_port();
+            let http_port = free_port();
             let config = format!(
                 "name = \"host{i}\"\ndata_dir = \"{}\"\ngrpc_addr = \"127.0.0.1:{port}\"\nhttp_addr = \"127.0.0.1:{}\"\n\n\
                  [hypervisor]\nuri = \"test:///default\"\n\n\
                  [raft]\nheartbeat_ms = 100\nelection_timeout_min_ms = 500\nelection_timeout_max_ms = 1000\n\
                  snapshot_after_entries = {}\nkeep_entries_after_snapshot = {}\n",
-                node_dir.join("data").display(),
-                free_port(),
+                                node_dir.join("data").display(),
+                http_port,
                 opts.snapshot_after_entries,
                 opts.keep_entries_after_snapshot,
             );
@@ -230,6 +246,7 @@ impl Cluster {
             nodes.push(Node {
                 name: format!("host{i}"),
                 port,
+                http_port,
                 dir: node_dir,
                 child: None,
             });

@@ -54,12 +54,27 @@ async fn run(cfg: quantix::config::Config) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(cfg.grpc_addr)
         .await
         .with_context(|| format!("cannot listen on grpc_addr {}", cfg.grpc_addr))?;
+    let http = tokio::net::TcpListener::bind(cfg.http_addr)
+        .await
+        .with_context(|| format!("cannot listen on http_addr {}", cfg.http_addr))?;
+    let metrics = quantix::web::install_metrics(&cfg.name)?;
     let host = quantix::cluster::Host::start(&cfg).await?;
     tracing::info!(id = host.id(), grpc = %cfg.grpc_addr, advertise = %cfg.advertised(), data_dir = %cfg.data_dir.display(), "quantixd started");
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let (http_stop_tx, http_stop_rx) = tokio::sync::oneshot::channel::<()>();
     tokio::spawn(async move {
         wait_for_signal().await;
         let _ = stop_tx.send(());
+        let _ = http_stop_tx.send(());
+    });
+    let web_host = host.clone();
+    tokio::spawn(async move {
+        let stop = async {
+            let _ = http_stop_rx.await;
+        };
+        if let Err(e) = quantix::web::serve(http, web_host, metrics, stop).await {
+            tracing::error!(error = %e, "http listener stopped");
+        }
     });
     quantix::api::serve(listener, host.clone(), async {
         let _ = stop_rx.await;

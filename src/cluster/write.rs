@@ -51,11 +51,23 @@ impl Host {
         };
         let term = self.raft().metrics().borrow().current_term;
         let span = tracing::info_span!("write", host = %self.name(), term, request = %req.id.as_deref().unwrap_or(""), cmd = req.cmd.kind());
-        self.leader_call(LeaderRpc::Forward, &req, |h, r: Request| async move {
-            h.propose_local(r).await
-        })
-        .instrument(span)
-        .await
+        let kind = req.cmd.kind();
+        let started = std::time::Instant::now();
+        let result = self
+            .leader_call(LeaderRpc::Forward, &req, |h, r: Request| async move {
+                h.propose_local(r).await
+            })
+            .instrument(span)
+            .await;
+        let outcome = match &result {
+            Ok(Outcome::Applied(_)) => "applied",
+            Ok(Outcome::Rejected(_)) => "rejected",
+            Err(_) => "error",
+        };
+        metrics::counter!("quantix_writes_total", "kind" => kind, "outcome" => outcome)
+            .increment(1);
+        metrics::histogram!("quantix_write_seconds").record(started.elapsed().as_secs_f64());
+        result
     }
 
     /// Like `write`, but a rejection becomes an error.
@@ -161,6 +173,7 @@ impl Host {
             let result = match (leader, leader_node) {
                 (Some(l), _) if l == self.id() => local(self.clone(), req.clone()).await,
                 (Some(_), Some(node)) => {
+                    metrics::counter!("quantix_leader_calls_forwarded_total").increment(1);
                     hint = node.to_string();
                     self.call_peer(rpc, &node.addr, req, rpc.timeout()).await
                 }
