@@ -1,12 +1,589 @@
-//! `quantix.v1.SpecService`.
+//! `quantix.v1.SpecService`: customization specs and the time-zone list.
+//! Turns requests into `SpecCommand`s (parse errors become InvalidArgument naming the field),
+//! checks time zones against this binary's IANA list (apply checks only their shape, see
+//! `model::spec::SpecConfig::validate`), and answers reads from the local state. Responses
+//! are built by `to_proto`, whose output type has no field for a secret: only `has_*` flags.
+//! May use: `cluster`, `state`, `model`.
 
-use crate::cluster::Host;
+use std::net::IpAddr;
+use tonic::{Request, Response, Status};
+
+use super::cluster::is_stale;
+use super::status::to_status;
+use crate::cluster::{ClusterError, Host};
+use crate::model::spec::{
+    self as m, check, timezone, DomainJoin as MDomainJoin, LinuxSpec, LinuxUser, Membership,
+    Network, Os, Secret, SecretField, SpecConfig, SpecError, WindowsSpec,
+};
 use crate::proto::v1::spec_service_server::SpecService;
+use crate::proto::v1::*;
+use crate::state::specs::{self, SpecApplied, SpecCommand};
+use crate::state::{Applied, Command};
 
-#[allow(dead_code)] // the stub until its service is filled in
 pub struct SpecApi {
     pub host: Host,
 }
 
+const DEFAULT_PATTERN: &str = "{vm}";
+const DEFAULT_TIMEZONE: &str = "UTC";
+const DEFAULT_WORKGROUP: &str = "WORKGROUP";
+
+fn invalid(e: impl std::fmt::Display) -> Status {
+    to_status(ClusterError::InvalidArgument(e.to_string()))
+}
+
+fn internal(e: impl std::fmt::Display) -> Status {
+    to_status(ClusterError::internal(e))
+}
+
+fn or_default(s: String, default: &str) -> String {
+    if s.is_empty() {
+        default.into()
+    } else {
+        s
+    }
+}
+
+fn ip(field: String, s: &str) -> Result<IpAddr, SpecError> {
+    s.trim()
+        .parse()
+        .map_err(|_| SpecError::invalid(field, format!("'{s}' is not an IP address")))
+}
+
+/// `LinuxSettings` → model. Fills the documented defaults for empty fields.
+pub(crate) fn linux_from_proto(p: LinuxSettings) -> Result<LinuxSpec, SpecError> {
+    let dns_servers = p
+        .dns_servers
+        .iter()
+        .enumerate()
+        .map(|(i, s)| ip(format!("dns_servers[{i}]"), s))
+        .collect::<Result<_, _>>()?;
+    let network = match p.static_network {
+        None => Network::Dhcp,
+        Some(s) => Network::Static(m::StaticNetwork {
+            address: ip("static_network.address".into(), &s.address)?,
+            prefix: u8::try_from(s.prefix).map_err(|_| {
+                SpecError::invalid(
+                    "static_network.prefix",
+                    format!("/{} is out of range", s.prefix),
+                )
+            })?,
+            gateway: match s.gateway.trim() {
+                "" => None,
+                g => Some(ip("static_network.gateway".into(), g)?),
+            },
+        }),
+    };
+    Ok(LinuxSpec {
+        hostname_pattern: or_default(p.hostname_pattern, DEFAULT_PATTERN),
+        domain: p.domain,
+        timezone: or_default(p.timezone, DEFAULT_TIMEZONE),
+        users: p
+            .users
+            .into_iter()
+            .map(|u| LinuxUser {
+                name: u.name,
+                ssh_keys: u.ssh_keys,
+            })
+            .collect(),
+        ssh_keys: p.ssh_keys,
+        dns_servers,
+        search_domains: p.search_domains,
+        network,
+        packages: p.packages,
+        run_commands: p.run_commands,
+        install_agent: p.install_agent.unwrap_or(true),
+    })
+}
+
+fn secret(s: String) -> Option<Secret> {
+    (!s.is_empty()).then(|| Secret::new(s))
+}
+
+/// `WindowsSettingsInput` → model and the secrets to clear on update.
+pub(crate) fn windows_from_proto(
+    p: WindowsSettingsInput,
+) -> Result<(WindowsSpec, Vec<SecretField>), SpecError> {
+    let membership = match (p.workgroup.is_empty(), p.domain_join) {
+        (false, Some(_)) => {
+            return Err(SpecError::invalid(
+                "workgroup",
+                "and domain_join exclude each other: give one",
+            ))
+        }
+        (_, Some(d)) => Membership::Domain(MDomainJoin {
+            domain: d.domain,
+            user: d.user,
+            password: secret(p.join_password),
+        }),
+        (wg_empty, None) => {
+            if !p.join_password.is_empty() {
+                return Err(SpecError::invalid(
+                    "join_password",
+                    "is only for a domain join (domain_join is not set)",
+                ));
+            }
+            Membership::Workgroup(if wg_empty {
+                DEFAULT_WORKGROUP.into()
+            } else {
+                p.workgroup
+            })
+        }
+    };
+    let mut clear = Vec::new();
+    for (flag, value, field, name) in [
+        (
+            p.clear_admin_password,
+            &p.admin_password,
+            SecretField::AdminPassword,
+            "admin_password",
+        ),
+        (
+            p.clear_product_key,
+            &p.product_key,
+            SecretField::ProductKey,
+            "product_key",
+        ),
+    ] {
+        if flag {
+            if !value.is_empty() {
+                return Err(SpecError::invalid(
+                    name,
+                    format!("is given and cleared at once (clear_{name}): give one"),
+                ));
+            }
+            clear.push(field);
+        }
+    }
+    Ok((
+        WindowsSpec {
+            computer_name: or_default(p.computer_name, DEFAULT_PATTERN),
+            timezone: or_default(p.timezone, DEFAULT_TIMEZONE),
+            membership,
+            admin_password: secret(p.admin_password),
+            product_key: secret(p.product_key),
+        },
+        clear,
+    ))
+}
+
+/// Parses either kind of settings; for Linux nothing is ever cleared.
+fn config_from_proto(
+    linux: Option<LinuxSettings>,
+    windows: Option<WindowsSettingsInput>,
+) -> Result<(SpecConfig, Vec<SecretField>), Status> {
+    let (config, clear) = match (linux, windows) {
+        (Some(l), None) => (
+            SpecConfig::Linux(linux_from_proto(l).map_err(invalid)?),
+            Vec::new(),
+        ),
+        (None, Some(w)) => {
+            let (w, clear) = windows_from_proto(w).map_err(invalid)?;
+            (SpecConfig::Windows(w), clear)
+        }
+        _ => return Err(invalid("settings: give either linux or windows settings")),
+    };
+    timezone::check_known("timezone", config.timezone()).map_err(invalid)?;
+    Ok((config, clear))
+}
+
+fn linux_to_proto(l: &LinuxSpec) -> LinuxSettings {
+    LinuxSettings {
+        hostname_pattern: l.hostname_pattern.clone(),
+        domain: l.domain.clone(),
+        timezone: l.timezone.clone(),
+        users: l
+            .users
+            .iter()
+            .map(|u| SpecUser {
+                name: u.name.clone(),
+                ssh_keys: u.ssh_keys.clone(),
+            })
+            .collect(),
+        ssh_keys: l.ssh_keys.clone(),
+        dns_servers: l.dns_servers.iter().map(ToString::to_string).collect(),
+        search_domains: l.search_domains.clone(),
+        static_network: match &l.network {
+            Network::Dhcp => None,
+            Network::Static(s) => Some(StaticNetwork {
+                address: s.address.to_string(),
+                prefix: u32::from(s.prefix),
+                gateway: s.gateway.map(|g| g.to_string()).unwrap_or_default(),
+            }),
+        },
+        packages: l.packages.clone(),
+        run_commands: l.run_commands.clone(),
+        install_agent: Some(l.install_agent),
+    }
+}
+
+/// Windows settings as read: whether each secret is set, never its value.
+fn windows_to_proto(w: &WindowsSpec) -> WindowsSettings {
+    let (membership, has_join_password) = match &w.membership {
+        Membership::Workgroup(g) => (windows_settings::Membership::Workgroup(g.clone()), false),
+        Membership::Domain(d) => (
+            windows_settings::Membership::DomainJoin(DomainJoin {
+                domain: d.domain.clone(),
+                user: d.user.clone(),
+            }),
+            d.password.is_some(),
+        ),
+    };
+    WindowsSettings {
+        computer_name: w.computer_name.clone(),
+        timezone: w.timezone.clone(),
+        membership: Some(membership),
+        has_admin_password: w.admin_password.is_some(),
+        has_product_key: w.product_key.is_some(),
+        has_join_password,
+    }
+}
+
+pub(crate) fn to_proto(s: &m::Spec) -> CustomizationSpec {
+    let (os, settings) = match &s.config {
+        SpecConfig::Linux(l) => (
+            SpecOs::Linux,
+            customization_spec::Settings::Linux(linux_to_proto(l)),
+        ),
+        SpecConfig::Windows(w) => (
+            SpecOs::Windows,
+            customization_spec::Settings::Windows(windows_to_proto(w)),
+        ),
+    };
+    CustomizationSpec {
+        name: s.name.clone(),
+        description: s.description.clone(),
+        built_in: s.built_in,
+        revision: s.revision,
+        created_at_ms: s.created_at,
+        updated_at_ms: s.updated_at,
+        os: os as i32,
+        settings: Some(settings),
+    }
+}
+
+fn spec_of(applied: Applied) -> Result<CustomizationSpec, Status> {
+    match applied {
+        Applied::Spec(SpecApplied::SpecCreated(s) | SpecApplied::SpecUpdated(s)) => {
+            Ok(to_proto(&s))
+        }
+        other => Err(internal(format!("unexpected outcome {other:?}"))),
+    }
+}
+
+fn split_create(
+    s: Option<create_spec_request::Settings>,
+) -> (Option<LinuxSettings>, Option<WindowsSettingsInput>) {
+    match s {
+        Some(create_spec_request::Settings::Linux(l)) => (Some(l), None),
+        Some(create_spec_request::Settings::Windows(w)) => (None, Some(w)),
+        None => (None, None),
+    }
+}
+
+fn split_update(
+    s: Option<update_spec_request::Settings>,
+) -> (Option<LinuxSettings>, Option<WindowsSettingsInput>) {
+    match s {
+        Some(update_spec_request::Settings::Linux(l)) => (Some(l), None),
+        Some(update_spec_request::Settings::Windows(w)) => (None, Some(w)),
+        None => (None, None),
+    }
+}
+
+impl SpecApi {
+    async fn state(&self, consistency: i32) -> Result<crate::state::redb_kv::RedbRead, Status> {
+        self.host
+            .read_barrier(is_stale(consistency))
+            .await
+            .map_err(to_status)?;
+        self.host.state().map_err(to_status)
+    }
+}
+
 #[tonic::async_trait]
-impl SpecService for SpecApi {}
+impl SpecService for SpecApi {
+    #[tracing::instrument(skip_all, fields(host = %self.host.name()))]
+    async fn create_spec(
+        &self,
+        req: Request<CreateSpecRequest>,
+    ) -> Result<Response<CustomizationSpec>, Status> {
+        let r = req.into_inner();
+        check::spec_name(&r.name).map_err(invalid)?;
+        check::description(&r.description).map_err(invalid)?;
+        let (linux, windows) = split_create(r.settings);
+        let (config, _) = config_from_proto(linux, windows)?;
+        // Early, complete check (apply repeats it): a create has no old secrets to keep.
+        let mut normalized = config.clone();
+        normalized.normalize();
+        normalized.validate().map_err(invalid)?;
+        let cmd = Command::Spec(SpecCommand::CreateSpec {
+            name: r.name,
+            description: r.description,
+            config: Box::new(config),
+        });
+        let applied = self
+            .host
+            .write_ok(cmd, Some(r.request_id))
+            .await
+            .map_err(to_status)?;
+        Ok(Response::new(spec_of(applied)?))
+    }
+
+    #[tracing::instrument(skip_all, fields(host = %self.host.name()))]
+    async fn update_spec(
+        &self,
+        req: Request<UpdateSpecRequest>,
+    ) -> Result<Response<CustomizationSpec>, Status> {
+        let r = req.into_inner();
+        check::spec_name(&r.name).map_err(invalid)?;
+        check::description(&r.description).map_err(invalid)?;
+        let (linux, windows) = split_update(r.settings);
+        // The rest is checked in apply, once the kept secrets are merged in.
+        let (config, clear) = config_from_proto(linux, windows)?;
+        let cmd = Command::Spec(SpecCommand::UpdateSpec {
+            name: r.name,
+            description: r.description,
+            config: Box::new(config),
+            clear,
+            expected_revision: (r.expected_revision != 0).then_some(r.expected_revision),
+        });
+        let applied = self
+            .host
+            .write_ok(cmd, Some(r.request_id))
+            .await
+            .map_err(to_status)?;
+        Ok(Response::new(spec_of(applied)?))
+    }
+
+    #[tracing::instrument(skip_all, fields(host = %self.host.name()))]
+    async fn delete_spec(
+        &self,
+        req: Request<DeleteSpecRequest>,
+    ) -> Result<Response<DeleteSpecResponse>, Status> {
+        let r = req.into_inner();
+        check::spec_name(&r.name).map_err(invalid)?;
+        self.host
+            .write_ok(
+                Command::Spec(SpecCommand::DeleteSpec { name: r.name }),
+                Some(r.request_id),
+            )
+            .await
+            .map_err(to_status)?;
+        Ok(Response::new(DeleteSpecResponse {}))
+    }
+
+    #[tracing::instrument(skip_all, fields(host = %self.host.name()))]
+    async fn get_spec(
+        &self,
+        req: Request<GetSpecRequest>,
+    ) -> Result<Response<CustomizationSpec>, Status> {
+        let r = req.into_inner();
+        check::spec_name(&r.name).map_err(invalid)?;
+        let state = self.state(r.consistency).await?;
+        match specs::get(&state, &r.name).map_err(internal)? {
+            Some(s) => Ok(Response::new(to_proto(&s))),
+            None => Err(to_status(ClusterError::NotFound(format!(
+                "spec {} does not exist",
+                r.name
+            )))),
+        }
+    }
+
+    #[tracing::instrument(skip_all, fields(host = %self.host.name()))]
+    async fn list_specs(
+        &self,
+        req: Request<ListSpecsRequest>,
+    ) -> Result<Response<ListSpecsResponse>, Status> {
+        let r = req.into_inner();
+        let want = match SpecOs::try_from(r.os) {
+            Ok(SpecOs::Unspecified) => None,
+            Ok(SpecOs::Linux) => Some(Os::Linux),
+            Ok(SpecOs::Windows) => Some(Os::Windows),
+            Err(_) => return Err(invalid(format!("os {} is not a known OS", r.os))),
+        };
+        let state = self.state(r.consistency).await?;
+        let list = specs::list(&state).map_err(internal)?;
+        Ok(Response::new(ListSpecsResponse {
+            specs: list
+                .iter()
+                .filter(|s| want.is_none_or(|os| s.config.os() == os))
+                .map(to_proto)
+                .collect(),
+        }))
+    }
+
+    #[tracing::instrument(skip_all, fields(host = %self.host.name()))]
+    async fn list_timezones(
+        &self,
+        req: Request<ListTimezonesRequest>,
+    ) -> Result<Response<ListTimezonesResponse>, Status> {
+        let r = req.into_inner();
+        let region = Some(r.region.trim()).filter(|s| !s.is_empty());
+        let Some(groups) = timezone::by_region(region) else {
+            let known: Vec<&str> = timezone::by_region(None)
+                .map(|all| all.into_keys().collect())
+                .unwrap_or_default();
+            return Err(to_status(ClusterError::NotFound(format!(
+                "no time-zone region '{}' (regions: {})",
+                r.region,
+                known.join(", ")
+            ))));
+        };
+        Ok(Response::new(ListTimezonesResponse {
+            regions: groups
+                .into_iter()
+                .map(|(name, zones)| TimezoneRegion {
+                    name: name.into(),
+                    timezones: zones.into_iter().map(String::from).collect(),
+                })
+                .collect(),
+        }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn windows_input() -> WindowsSettingsInput {
+        WindowsSettingsInput {
+            computer_name: String::new(),
+            timezone: String::new(),
+            workgroup: String::new(),
+            domain_join: None,
+            admin_password: "admin-pass-1".into(),
+            product_key: "ABCDE-12345-FGHIJ-67890-KLMNO".into(),
+            join_password: String::new(),
+            clear_admin_password: false,
+            clear_product_key: false,
+        }
+    }
+
+    #[test]
+    fn linux_defaults_and_parse_errors() {
+        let l = linux_from_proto(LinuxSettings::default()).unwrap();
+        assert_eq!(l.hostname_pattern, "{vm}");
+        assert_eq!(l.timezone, "UTC");
+        assert!(l.install_agent);
+        assert_eq!(l.network, Network::Dhcp);
+        let bad = LinuxSettings {
+            dns_servers: vec!["1.1.1.1".into(), "dns.example".into()],
+            ..Default::default()
+        };
+        let e = linux_from_proto(bad).unwrap_err().to_string();
+        assert!(
+            e.contains("dns_servers[1]") && e.contains("not an IP address"),
+            "{e}"
+        );
+        let bad = LinuxSettings {
+            static_network: Some(StaticNetwork {
+                address: "10.0.0.5".into(),
+                prefix: 24,
+                gateway: "gw".into(),
+            }),
+            ..Default::default()
+        };
+        let e = linux_from_proto(bad).unwrap_err().to_string();
+        assert!(e.contains("static_network.gateway"), "{e}");
+    }
+
+    #[test]
+    fn linux_round_trips_through_proto() {
+        let l = crate::model::spec::check::tests::linux_spec();
+        assert_eq!(linux_from_proto(linux_to_proto(&l)).unwrap(), l);
+    }
+
+    #[test]
+    fn windows_membership_and_secret_flags() {
+        let (w, clear) = windows_from_proto(windows_input()).unwrap();
+        assert_eq!(w.membership, Membership::Workgroup("WORKGROUP".into()));
+        assert_eq!(w.computer_name, "{vm}");
+        assert!(clear.is_empty());
+        let both = WindowsSettingsInput {
+            workgroup: "LAB".into(),
+            domain_join: Some(DomainJoin::default()),
+            ..windows_input()
+        };
+        assert!(windows_from_proto(both)
+            .unwrap_err()
+            .to_string()
+            .contains("workgroup"));
+        let stray = WindowsSettingsInput {
+            join_password: "pw-pw-pw-pw".into(),
+            ..windows_input()
+        };
+        assert!(windows_from_proto(stray)
+            .unwrap_err()
+            .to_string()
+            .contains("join_password"));
+        let clash = WindowsSettingsInput {
+            clear_product_key: true,
+            ..windows_input()
+        };
+        assert!(windows_from_proto(clash)
+            .unwrap_err()
+            .to_string()
+            .contains("product_key"));
+        let clear = WindowsSettingsInput {
+            clear_product_key: true,
+            clear_admin_password: true,
+            product_key: String::new(),
+            admin_password: String::new(),
+            ..windows_input()
+        };
+        let (w, c) = windows_from_proto(clear).unwrap();
+        assert_eq!(c, [SecretField::AdminPassword, SecretField::ProductKey]);
+        assert!(w.admin_password.is_none());
+    }
+
+    #[test]
+    fn read_side_never_carries_secrets() {
+        let (mut w, _) = windows_from_proto(WindowsSettingsInput {
+            domain_join: Some(DomainJoin {
+                domain: "corp.example".into(),
+                user: "joiner".into(),
+            }),
+            join_password: "join-pass-xyz".into(),
+            ..windows_input()
+        })
+        .unwrap();
+        w.timezone = "Europe/Berlin".into();
+        let spec = m::Spec {
+            name: "w".into(),
+            description: String::new(),
+            built_in: false,
+            revision: 1,
+            created_at: 0,
+            updated_at: 0,
+            config: SpecConfig::Windows(w),
+        };
+        let p = to_proto(&spec);
+        let text = format!("{p:?}");
+        let bytes = prost::Message::encode_to_vec(&p);
+        for secret in ["admin-pass-1", "ABCDE-12345", "join-pass-xyz"] {
+            assert!(!text.contains(secret), "{text}");
+            assert!(!bytes.windows(secret.len()).any(|w| w == secret.as_bytes()));
+        }
+        let Some(customization_spec::Settings::Windows(ws)) = p.settings else {
+            panic!("not windows");
+        };
+        assert!(ws.has_admin_password && ws.has_product_key && ws.has_join_password);
+    }
+
+    #[test]
+    fn unknown_timezone_is_refused_before_proposing() {
+        let e = config_from_proto(
+            Some(LinuxSettings {
+                timezone: "Mars/Olympus_Mons".into(),
+                ..Default::default()
+            }),
+            None,
+        )
+        .unwrap_err();
+        assert_eq!(e.code(), tonic::Code::InvalidArgument);
+        assert!(e.message().contains("timezone"), "{}", e.message());
+        let e = config_from_proto(None, None).unwrap_err();
+        assert!(e.message().contains("settings"), "{}", e.message());
+    }
+}

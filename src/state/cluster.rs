@@ -46,6 +46,7 @@ pub fn init(
     )?;
     tables::put(kv, Table::Hosts, host.name.as_bytes(), host)?;
     folders::create_defaults(kv, at)?;
+    super::specs::create_defaults(kv, at)?;
     Ok(Outcome::Applied(Applied::ClusterInitialized {
         cluster_id: cluster_id.into(),
     }))
@@ -155,6 +156,7 @@ pub fn remove_host(kv: &mut impl Kv, name: &str) -> Result<Outcome, KvError> {
         ));
     }
     kv.delete(Table::Hosts, name.as_bytes())?;
+    super::hosts::forget(kv, name)?;
     Ok(Outcome::Applied(Applied::HostRemoved(host)))
 }
 
