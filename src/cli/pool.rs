@@ -1,18 +1,224 @@
-//! `quantix pool ...`
+//! `quantix pool ...`: create, list, get and delete storage pools.
 
-use clap::Subcommand;
+use clap::{Subcommand, ValueEnum};
+use serde_json::{json, Value};
 
-use super::output::Format;
-use super::CliError;
+use super::output::{self, Format};
+use super::{connect, request_id, CliError, Consistency};
+use crate::model::size::format_mib;
+use crate::proto::v1::pool_service_client::PoolServiceClient;
+use crate::proto::v1::*;
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum PoolTypeArg {
+    /// A directory on each host (or on storage all hosts share, with --shared).
+    Dir,
+    /// An NFS export every host mounts.
+    Nfs,
+}
 
 #[derive(Subcommand)]
 pub enum PoolCmd {
-    /// Not available yet.
-    List,
+    /// Create a pool: `--type dir --path P [--shared]` or
+    /// `--type nfs --server S --export /srv/x [--mount-point M]`.
+    Create {
+        name: String,
+        #[arg(long = "type", value_enum)]
+        pool_type: PoolTypeArg,
+        /// dir: the directory (absolute).
+        #[arg(long)]
+        path: Option<String>,
+        /// dir: the directory is on storage every host shares.
+        #[arg(long)]
+        shared: bool,
+        /// nfs: server host name or IP address.
+        #[arg(long)]
+        server: Option<String>,
+        /// nfs: the exported path (absolute).
+        #[arg(long)]
+        export: Option<String>,
+        /// nfs: where hosts mount it (default /var/lib/quantix/mnt/NAME).
+        #[arg(long)]
+        mount_point: Option<String>,
+    },
+    /// List pools and which hosts reach them.
+    List {
+        #[arg(long, value_enum, default_value_t = Consistency::Linearizable)]
+        consistency: Consistency,
+    },
+    /// Show one pool with each host's report.
+    Get {
+        name: String,
+        #[arg(long, value_enum, default_value_t = Consistency::Linearizable)]
+        consistency: Consistency,
+    },
+    /// Delete a pool no image or VM uses.
+    Delete { name: String },
 }
 
-pub async fn run(_endpoint: &str, _out: Format, cmd: PoolCmd) -> Result<(), CliError> {
-    match cmd {
-        PoolCmd::List => Err(CliError::Usage("not implemented yet".into())),
+fn type_name(p: &Pool) -> &'static str {
+    match PoolType::try_from(p.r#type) {
+        Ok(PoolType::Dir) => "dir",
+        Ok(PoolType::Nfs) => "nfs",
+        _ => "unknown",
     }
+}
+
+/// Where the pool's storage comes from, in one column.
+fn source(p: &Pool) -> String {
+    match PoolType::try_from(p.r#type) {
+        Ok(PoolType::Nfs) => format!("{}:{} on {}", p.server, p.export, p.mount_point),
+        _ => p.path.clone(),
+    }
+}
+
+fn pool_json(p: &Pool) -> Value {
+    let mut v = json!({
+        "name": p.name,
+        "type": type_name(p),
+        "shared": p.shared,
+        "created_at": output::time(p.created_at_ms),
+        "reachable_from": p.reachable_from,
+        "hosts": p.hosts.iter().map(|h| json!({
+            "host": h.host,
+            "reachable": h.reachable,
+            "reason": h.reason,
+            "capacity_mib": h.capacity_mib,
+            "free_mib": h.free_mib,
+            "at": output::time(h.at_ms),
+        })).collect::<Vec<_>>(),
+    });
+    if PoolType::try_from(p.r#type) == Ok(PoolType::Nfs) {
+        v["server"] = json!(p.server);
+        v["export"] = json!(p.export);
+        v["mount_point"] = json!(p.mount_point);
+    } else {
+        v["path"] = json!(p.path);
+    }
+    v
+}
+
+fn reachable(p: &Pool) -> String {
+    if p.reachable_from.is_empty() {
+        "-".into()
+    } else {
+        p.reachable_from.join(",")
+    }
+}
+
+fn pool_row(p: &Pool) -> Vec<String> {
+    vec![
+        p.name.clone(),
+        type_name(p).into(),
+        source(p),
+        if p.shared { "yes" } else { "no" }.into(),
+        reachable(p),
+    ]
+}
+
+const HEADERS: [&str; 5] = ["name", "type", "source", "shared", "reachable from"];
+
+pub async fn run(endpoint: &str, out: Format, cmd: PoolCmd) -> Result<(), CliError> {
+    let mut c = PoolServiceClient::new(connect(endpoint).await?);
+    match cmd {
+        PoolCmd::Create {
+            name,
+            pool_type,
+            path,
+            shared,
+            server,
+            export,
+            mount_point,
+        } => {
+            let p = c
+                .create_pool(CreatePoolRequest {
+                    name,
+                    r#type: match pool_type {
+                        PoolTypeArg::Dir => PoolType::Dir,
+                        PoolTypeArg::Nfs => PoolType::Nfs,
+                    } as i32,
+                    path: path.unwrap_or_default(),
+                    shared,
+                    server: server.unwrap_or_default(),
+                    export: export.unwrap_or_default(),
+                    mount_point: mount_point.unwrap_or_default(),
+                    request_id: request_id(),
+                })
+                .await?
+                .into_inner();
+            match out {
+                Format::Json => output::json(&pool_json(&p)),
+                Format::Table => {
+                    println!("created {} pool {} ({})", type_name(&p), p.name, source(&p))
+                }
+            }
+        }
+        PoolCmd::List { consistency } => {
+            let r = c
+                .list_pools(ListPoolsRequest {
+                    consistency: consistency.proto(),
+                })
+                .await?
+                .into_inner();
+            match out {
+                Format::Json => output::json(
+                    &json!({"pools": r.pools.iter().map(pool_json).collect::<Vec<_>>()}),
+                ),
+                Format::Table => output::table(&HEADERS, r.pools.iter().map(pool_row).collect()),
+            }
+        }
+        PoolCmd::Get { name, consistency } => {
+            let p = c
+                .get_pool(GetPoolRequest {
+                    name,
+                    consistency: consistency.proto(),
+                })
+                .await?
+                .into_inner();
+            match out {
+                Format::Json => output::json(&pool_json(&p)),
+                Format::Table => {
+                    output::table(&HEADERS, vec![pool_row(&p)]);
+                    if !p.hosts.is_empty() {
+                        println!();
+                        output::table(
+                            &[
+                                "host",
+                                "reachable",
+                                "capacity",
+                                "free",
+                                "reported",
+                                "reason",
+                            ],
+                            p.hosts
+                                .iter()
+                                .map(|h| {
+                                    vec![
+                                        h.host.clone(),
+                                        if h.reachable { "yes" } else { "no" }.into(),
+                                        format_mib(h.capacity_mib),
+                                        format_mib(h.free_mib),
+                                        output::time(h.at_ms),
+                                        h.reason.clone(),
+                                    ]
+                                })
+                                .collect(),
+                        );
+                    }
+                }
+            }
+        }
+        PoolCmd::Delete { name } => {
+            c.delete_pool(DeletePoolRequest {
+                name: name.clone(),
+                request_id: request_id(),
+            })
+            .await?;
+            match out {
+                Format::Json => output::json(&json!({"deleted": name})),
+                Format::Table => println!("deleted pool {name}"),
+            }
+        }
+    }
+    Ok(())
 }

@@ -1,30 +1,195 @@
-//! Pool commands (`PoolCommand`), their apply, and pools queries.
+//! Pool commands (`PoolCommand`), their apply, and pools queries. Pools are stored in
+//! `Table::Pools` keyed by name, so the name is unique by construction.
+//! Invariants kept here: a pool is not deleted while an image or a VM refers to it (scans in
+//! `state::refs`); observations come only from member hosts and are kept per host.
 //! May use: `model`, `state::{kv, tables, codec, refs}`.
 
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 
-use super::command::Outcome;
-use super::kv::{Kv, KvError};
+use super::codec::decode;
+use super::command::{Applied, Outcome, RejectKind};
+use super::kv::{Kv, KvError, KvRead, Table};
+use super::refs::{self, Ref};
+use super::tables;
+use crate::model::pool::{Pool, PoolObservation, PoolSpec};
 use crate::model::UnixMillis;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub enum PoolCommand {}
+pub enum PoolCommand {
+    CreatePool(PoolSpec),
+    DeletePool {
+        name: String,
+    },
+    /// A host's report of how it sees a pool (sent by its agent when it changes).
+    Observe {
+        pool: String,
+        host: String,
+        reachable: bool,
+        reason: String,
+        capacity_mib: u64,
+        free_mib: u64,
+    },
+}
 
 impl PoolCommand {
     pub fn kind(&self) -> &'static str {
-        match *self {}
+        match self {
+            PoolCommand::CreatePool(_) => "create_pool",
+            PoolCommand::DeletePool { .. } => "delete_pool",
+            PoolCommand::Observe { .. } => "observe_pool",
+        }
     }
 
     /// The entity the command is about, for the event log.
     pub fn target(&self) -> String {
-        match *self {}
+        match self {
+            PoolCommand::CreatePool(s) => format!("pool {}", s.name),
+            PoolCommand::DeletePool { name } => format!("pool {name}"),
+            PoolCommand::Observe { pool, .. } => format!("pool {pool}"),
+        }
     }
 }
 
 /// What a successful PoolCommand returns.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub enum PoolApplied {}
-
-pub fn apply(_kv: &mut impl Kv, _at: UnixMillis, cmd: &PoolCommand) -> Result<Outcome, KvError> {
-    match *cmd {}
+pub enum PoolApplied {
+    PoolCreated(Pool),
+    PoolDeleted { name: String },
+    PoolObserved(Pool),
 }
+
+pub fn apply(kv: &mut impl Kv, at: UnixMillis, cmd: &PoolCommand) -> Result<Outcome, KvError> {
+    match cmd {
+        PoolCommand::CreatePool(spec) => create(kv, at, spec),
+        PoolCommand::DeletePool { name } => delete(kv, name),
+        PoolCommand::Observe {
+            pool,
+            host,
+            reachable,
+            reason,
+            capacity_mib,
+            free_mib,
+        } => observe(
+            kv,
+            at,
+            pool,
+            host,
+            PoolObservation {
+                reachable: *reachable,
+                reason: reason.clone(),
+                capacity_mib: *capacity_mib,
+                free_mib: *free_mib,
+                at,
+            },
+        ),
+    }
+}
+
+fn applied(a: PoolApplied) -> Outcome {
+    Outcome::Applied(Applied::Pool(a))
+}
+
+fn create(kv: &mut impl Kv, at: UnixMillis, spec: &PoolSpec) -> Result<Outcome, KvError> {
+    let spec = match spec.validate() {
+        Ok(s) => s,
+        Err(e) => return Ok(Outcome::reject(RejectKind::InvalidArgument, e.to_string())),
+    };
+    if get(kv, &spec.name)?.is_some() {
+        return Ok(Outcome::reject(
+            RejectKind::AlreadyExists,
+            format!("pool {} already exists", spec.name),
+        ));
+    }
+    let pool = Pool {
+        spec,
+        created_at: at,
+        hosts: BTreeMap::new(),
+    };
+    tables::put(kv, Table::Pools, pool.name().as_bytes(), &pool)?;
+    Ok(applied(PoolApplied::PoolCreated(pool)))
+}
+
+fn delete(kv: &mut impl Kv, name: &str) -> Result<Outcome, KvError> {
+    if get(kv, name)?.is_none() {
+        return Ok(Outcome::reject(
+            RejectKind::NotFound,
+            format!("pool {name} does not exist"),
+        ));
+    }
+    let users = refs::referrers(kv, Ref::Pool(name), 3)?;
+    if !users.is_empty() {
+        return Ok(Outcome::reject(
+            RejectKind::FailedPrecondition,
+            format!(
+                "pool {name} is in use by {}; delete or move those first",
+                users.join(", ")
+            ),
+        ));
+    }
+    kv.delete(Table::Pools, name.as_bytes())?;
+    Ok(applied(PoolApplied::PoolDeleted { name: name.into() }))
+}
+
+fn observe(
+    kv: &mut impl Kv,
+    at: UnixMillis,
+    name: &str,
+    host: &str,
+    mut obs: PoolObservation,
+) -> Result<Outcome, KvError> {
+    let Some(mut pool) = get(kv, name)? else {
+        return Ok(Outcome::reject(
+            RejectKind::NotFound,
+            format!("pool {name} does not exist"),
+        ));
+    };
+    if tables::host(kv, host)?.is_none() {
+        return Ok(Outcome::reject(
+            RejectKind::NotFound,
+            format!("host {host} is not a member (observing pool {name})"),
+        ));
+    }
+    obs.reason = obs.reason.trim().to_string();
+    if obs.reachable {
+        if obs.free_mib > obs.capacity_mib {
+            return Ok(Outcome::reject(
+                RejectKind::InvalidArgument,
+                format!(
+                    "free_mib ({}) exceeds capacity_mib ({}) for pool {name} on host {host}",
+                    obs.free_mib, obs.capacity_mib
+                ),
+            ));
+        }
+        // A stale reason from an earlier failure would only mislead.
+        obs.reason.clear();
+    } else if obs.reason.is_empty() {
+        return Ok(Outcome::reject(
+            RejectKind::InvalidArgument,
+            format!("reason must say why host {host} cannot reach pool {name}"),
+        ));
+    } else {
+        obs.capacity_mib = 0;
+        obs.free_mib = 0;
+    }
+    obs.at = at;
+    pool.hosts.insert(host.to_string(), obs);
+    tables::put(kv, Table::Pools, name.as_bytes(), &pool)?;
+    Ok(applied(PoolApplied::PoolObserved(pool)))
+}
+
+/// One pool by name.
+pub fn get(kv: &impl KvRead, name: &str) -> Result<Option<Pool>, KvError> {
+    tables::get(kv, Table::Pools, "pool", name.as_bytes())
+}
+
+/// Every pool, in name order.
+pub fn list(kv: &impl KvRead) -> Result<Vec<Pool>, KvError> {
+    kv.prefix(Table::Pools, b"")?
+        .into_iter()
+        .map(|(_, v)| decode("pool", &v).map_err(KvError::from))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests;

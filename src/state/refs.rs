@@ -15,5 +15,9 @@ pub enum Ref<'a> {
 
 /// Names of the entities (as "vm web1", "image ubuntu") that refer to `r`, at most `limit`.
 pub fn referrers(kv: &impl KvRead, r: Ref<'_>, limit: usize) -> Result<Vec<String>, KvError> {
-    super::vms::referrers(kv, r, limit)
+    let mut out = super::vms::referrers(kv, r, limit)?;
+    if out.len() < limit {
+        out.extend(super::images::referrers(kv, r, limit - out.len())?);
+    }
+    Ok(out)
 }
