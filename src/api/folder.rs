@@ -8,7 +8,8 @@ use crate::cluster::{ClusterError, Host};
 use crate::model::{self, FolderPath};
 use crate::proto::v1::folder_service_server::FolderService;
 use crate::proto::v1::*;
-use crate::state::{folders, Applied, Command};
+use crate::state::folders::{self, FolderApplied, FolderCommand};
+use crate::state::{Applied, Command};
 
 pub struct FolderApi {
     pub host: Host,
@@ -28,7 +29,7 @@ fn to_proto(path: &FolderPath, f: &model::Folder) -> Folder {
 }
 
 fn parse_path(field: &'static str, s: &str) -> Result<FolderPath, Status> {
-    FolderPath::parse(field, s).map_err(|e| Status::invalid_argument(e.to_string()))
+    FolderPath::parse(field, s).map_err(|e| to_status(ClusterError::InvalidArgument(e.to_string())))
 }
 
 #[tonic::async_trait]
@@ -53,7 +54,7 @@ impl FolderService for FolderApi {
             Applied::FoldersCreated(created) => {
                 let (_, f) = created
                     .last()
-                    .ok_or_else(|| Status::internal("create folder created nothing"))?;
+                    .ok_or_else(|| unexpected(Applied::FoldersCreated(Vec::new())))?;
                 Ok(Response::new(to_proto(&path, f)))
             }
             other => Err(to_status(ClusterError::internal(format!(
@@ -73,7 +74,9 @@ impl FolderService for FolderApi {
         let state = self.host.state().map_err(to_status)?;
         match folders::get(&state, &path).map_err(|e| to_status(ClusterError::internal(e)))? {
             Some(f) => Ok(Response::new(to_proto(&path, &f))),
-            None => Err(Status::not_found(format!("folder {path} does not exist"))),
+            None => Err(to_status(ClusterError::NotFound(format!(
+                "folder {path} does not exist"
+            )))),
         }
     }
 
@@ -97,7 +100,9 @@ impl FolderService for FolderApi {
             .map_err(|e| to_status(ClusterError::internal(e)))?;
         if list.is_empty() {
             if let Some(u) = under {
-                return Err(Status::not_found(format!("folder {u} does not exist")));
+                return Err(to_status(ClusterError::NotFound(format!(
+                    "folder {u} does not exist"
+                ))));
             }
         }
         Ok(Response::new(ListFoldersResponse {
@@ -111,16 +116,83 @@ impl FolderService for FolderApi {
         req: Request<DeleteFolderRequest>,
     ) -> Result<Response<DeleteFolderResponse>, Status> {
         let r = req.into_inner();
-        let path = parse_path("folder path", &r.path)?;
-        self.host
-            .write_ok(
-                Command::DeleteFolder {
-                    path: path.to_string(),
-                },
-                Some(r.request_id),
-            )
+        let path = parse_path("folder path", &r.path)?.to_string();
+        let cmd = if r.recursive {
+            Command::Folder(FolderCommand::DeleteRecursive { path: path.clone() })
+        } else {
+            Command::DeleteFolder { path: path.clone() }
+        };
+        let deleted = match self
+            .host
+            .write_ok(cmd, Some(r.request_id))
             .await
-            .map_err(to_status)?;
-        Ok(Response::new(DeleteFolderResponse {}))
+            .map_err(to_status)?
+        {
+            Applied::FolderDeleted => vec![path],
+            Applied::Folder(FolderApplied::TreeDeleted(paths)) => paths,
+            other => return Err(unexpected(other)),
+        };
+        Ok(Response::new(DeleteFolderResponse { deleted }))
     }
+
+    #[tracing::instrument(skip_all, fields(host = %self.host.name()))]
+    async fn rename_folder(
+        &self,
+        req: Request<RenameFolderRequest>,
+    ) -> Result<Response<Folder>, Status> {
+        let r = req.into_inner();
+        let path = parse_path("folder path", &r.path)?;
+        if let Err(e) = model::folder::validate_segment("new folder name", &r.new_name, &r.new_name)
+        {
+            return Err(to_status(ClusterError::InvalidArgument(e.to_string())));
+        }
+        let cmd = Command::Folder(FolderCommand::Rename {
+            path: path.to_string(),
+            new_name: r.new_name,
+        });
+        match self
+            .host
+            .write_ok(cmd, Some(r.request_id))
+            .await
+            .map_err(to_status)?
+        {
+            Applied::Folder(FolderApplied::Renamed { path, folder }) => changed(&path, &folder),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    #[tracing::instrument(skip_all, fields(host = %self.host.name()))]
+    async fn move_folder(
+        &self,
+        req: Request<MoveFolderRequest>,
+    ) -> Result<Response<Folder>, Status> {
+        let r = req.into_inner();
+        let path = parse_path("folder path", &r.path)?;
+        let new_parent = parse_path("new parent folder", &r.new_parent)?;
+        let cmd = Command::Folder(FolderCommand::Move {
+            path: path.to_string(),
+            new_parent: new_parent.to_string(),
+        });
+        match self
+            .host
+            .write_ok(cmd, Some(r.request_id))
+            .await
+            .map_err(to_status)?
+        {
+            Applied::Folder(FolderApplied::Moved { path, folder }) => changed(&path, &folder),
+            other => Err(unexpected(other)),
+        }
+    }
+}
+
+/// The answer to a rename or move: the folder at its new path (which `apply` produced).
+fn changed(path: &str, f: &model::Folder) -> Result<Response<Folder>, Status> {
+    let path = parse_path("folder path", path)?;
+    Ok(Response::new(to_proto(&path, f)))
+}
+
+fn unexpected(other: Applied) -> Status {
+    to_status(ClusterError::internal(format!(
+        "unexpected outcome {other:?}"
+    )))
 }

@@ -30,8 +30,17 @@ pub enum FolderCmd {
         #[arg(long, value_enum, default_value_t = Consistency::Linearizable)]
         consistency: Consistency,
     },
-    /// Delete an empty folder.
-    Delete { path: String },
+    /// Delete an empty folder; with --recursive, also every folder below it (refused if any
+    /// of them holds a VM).
+    Delete {
+        path: String,
+        #[arg(long, short = 'r')]
+        recursive: bool,
+    },
+    /// Give a folder a new name (the last segment) under the same parent.
+    Rename { path: String, new_name: String },
+    /// Move a folder, with everything below it, into another folder.
+    Move { path: String, new_parent: String },
 }
 
 fn folder_json(f: &Folder) -> serde_json::Value {
@@ -102,15 +111,51 @@ pub async fn run(endpoint: &str, out: Format, cmd: FolderCmd) -> Result<(), CliE
                 ),
             }
         }
-        FolderCmd::Delete { path } => {
-            c.delete_folder(DeleteFolderRequest {
-                path: path.clone(),
-                request_id: request_id(),
-            })
-            .await?;
+        FolderCmd::Delete { path, recursive } => {
+            let r = c
+                .delete_folder(DeleteFolderRequest {
+                    path: path.clone(),
+                    request_id: request_id(),
+                    recursive,
+                })
+                .await?
+                .into_inner();
             match out {
-                Format::Json => output::json(&json!({"deleted": path})),
-                Format::Table => println!("deleted folder {path}"),
+                // `deleted` stays the path asked for; `folders` lists all that went, deepest first.
+                Format::Json => output::json(&json!({"deleted": path, "folders": r.deleted})),
+                Format::Table => {
+                    for p in &r.deleted {
+                        println!("deleted folder {p}");
+                    }
+                }
+            }
+        }
+        FolderCmd::Rename { path, new_name } => {
+            let f = c
+                .rename_folder(RenameFolderRequest {
+                    path: path.clone(),
+                    new_name,
+                    request_id: request_id(),
+                })
+                .await?
+                .into_inner();
+            match out {
+                Format::Json => output::json(&folder_json(&f)),
+                Format::Table => println!("renamed folder {path} to {}", f.path),
+            }
+        }
+        FolderCmd::Move { path, new_parent } => {
+            let f = c
+                .move_folder(MoveFolderRequest {
+                    path: path.clone(),
+                    new_parent,
+                    request_id: request_id(),
+                })
+                .await?
+                .into_inner();
+            match out {
+                Format::Json => output::json(&folder_json(&f)),
+                Format::Table => println!("moved folder {path} to {}", f.path),
             }
         }
     }

@@ -73,6 +73,20 @@ impl Host {
             .collect())
     }
 
+    /// Which members the leader heard from recently, by id (asked of the leader, which is the
+    /// only host that hears from every member).
+    pub async fn online_view(&self) -> Result<BTreeMap<HostId, bool>, ClusterError> {
+        let view: OnlineView = self
+            .leader_call(LeaderRpc::MemberStatus, &(), |h, ()| async move {
+                h.local_online_view().await
+            })
+            .await?;
+        Ok(view
+            .into_iter()
+            .map(|(id, (online, _))| (id, online))
+            .collect())
+    }
+
     pub async fn status(&self, stale: bool) -> Result<ClusterStatus, ClusterError> {
         self.require_member()?;
         let m = self.raft().metrics().borrow().clone();

@@ -1,10 +1,14 @@
 //! Folder commands and queries. Invariants kept here: names unique among siblings (by the
 //! `FolderNames` index), the root and built-in folders are never deleted, a folder with
-//! children is not deleted.
+//! children is not deleted, and a folder that holds a VM is not deleted (checked through
+//! `refs`). Rename, move and recursive delete are in `tree`.
+
+mod tree;
 
 use super::codec::decode;
 use super::command::{Applied, Outcome, RejectKind};
 use super::kv::{Kv, KvError, KvRead, Table};
+use super::refs::{self, Ref};
 use super::tables;
 use crate::model::{Folder, FolderId, FolderPath, UnixMillis};
 
@@ -125,8 +129,18 @@ pub fn delete(kv: &mut impl Kv, path: &str) -> Result<Outcome, KvError> {
         return Ok(Outcome::reject(
             RejectKind::FailedPrecondition,
             format!(
-                "folder {path} is not empty: it holds folder {}",
+                "folder {path} is not empty: it holds folder {} (delete it first, or pass --recursive)",
                 path.join(&child)
+            ),
+        ));
+    }
+    let vms = refs::referrers(kv, Ref::Folder(id), 3)?;
+    if !vms.is_empty() {
+        return Ok(Outcome::reject(
+            RejectKind::FailedPrecondition,
+            format!(
+                "folder {path} is not empty: it holds {}; move or delete them first",
+                vms.join(", ")
             ),
         ));
     }
@@ -181,25 +195,52 @@ pub fn get(kv: &impl KvRead, path: &FolderPath) -> Result<Option<Folder>, KvErro
     }
 }
 
-/// Folder commands beyond create/delete: rename, move, recursive delete.
+/// Folder commands beyond create/delete: rename, move, recursive delete (applied in `tree`).
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub enum FolderCommand {}
+pub enum FolderCommand {
+    /// Give a folder a new name under the same parent.
+    Rename { path: String, new_name: String },
+    /// Put a folder, with everything below it, under another parent; it keeps its name.
+    Move { path: String, new_parent: String },
+    /// Delete a folder and every folder below it; refused while any of them holds a VM.
+    DeleteRecursive { path: String },
+}
 
 impl FolderCommand {
     pub fn kind(&self) -> &'static str {
-        match *self {}
+        match self {
+            FolderCommand::Rename { .. } => "rename_folder",
+            FolderCommand::Move { .. } => "move_folder",
+            FolderCommand::DeleteRecursive { .. } => "delete_folder_recursive",
+        }
     }
 
+    /// The entity the command is about, for the event log.
     pub fn target(&self) -> String {
-        match *self {}
+        match self {
+            FolderCommand::Rename { path, .. }
+            | FolderCommand::Move { path, .. }
+            | FolderCommand::DeleteRecursive { path } => format!("folder {path}"),
+        }
     }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub enum FolderApplied {}
+pub enum FolderApplied {
+    /// The folder's path after the rename, and its record.
+    Renamed { path: String, folder: Folder },
+    /// The folder's path after the move, and its record.
+    Moved { path: String, folder: Folder },
+    /// Every folder deleted, deepest first.
+    TreeDeleted(Vec<String>),
+}
 
-pub fn apply(_kv: &mut impl Kv, _at: UnixMillis, cmd: &FolderCommand) -> Result<Outcome, KvError> {
-    match *cmd {}
+pub fn apply(kv: &mut impl Kv, _at: UnixMillis, cmd: &FolderCommand) -> Result<Outcome, KvError> {
+    match cmd {
+        FolderCommand::Rename { path, new_name } => tree::rename(kv, path, new_name),
+        FolderCommand::Move { path, new_parent } => tree::move_to(kv, path, new_parent),
+        FolderCommand::DeleteRecursive { path } => tree::delete_tree(kv, path),
+    }
 }
 
 #[cfg(test)]
@@ -373,5 +414,49 @@ mod tests {
         assert_eq!(got, vec!["/a/b", "/a/b/c"]);
         let missing = FolderPath::parse("p", "/nope").unwrap();
         assert!(list(&kv, Some(&missing)).unwrap().is_empty());
+    }
+
+    /// Folders holding a VM are not deleted, plainly or recursively; the message names the VM.
+    /// (The VM record is stored directly: only its folder matters to `refs`.)
+    #[test]
+    fn folders_holding_vms_are_not_deleted() {
+        let mut kv = init();
+        create(&mut kv, 1, "/a/b/c", true).unwrap();
+        let c = get(&kv, &FolderPath::parse("p", "/a/b/c").unwrap())
+            .unwrap()
+            .unwrap();
+        let mut vm = crate::model::vm::tests::sample("web1");
+        vm.folder = c.id;
+        tables::put(&mut kv, Table::Vms, b"web1", &vm).unwrap();
+        let before = kv.clone();
+
+        let r = rejected(delete(&mut kv, "/a/b/c").unwrap());
+        assert_eq!(r.kind, RejectKind::FailedPrecondition);
+        assert!(
+            r.message
+                .contains("folder /a/b/c is not empty: it holds vm web1"),
+            "{}",
+            r.message
+        );
+        let recursive = |p: &str| FolderCommand::DeleteRecursive { path: p.into() };
+        let r = rejected(apply(&mut kv, 1, &recursive("/a")).unwrap());
+        assert_eq!(r.kind, RejectKind::FailedPrecondition);
+        assert!(
+            r.message
+                .contains("folder /a cannot be deleted: its subfolder /a/b/c holds vm web1"),
+            "{}",
+            r.message
+        );
+        let r = rejected(apply(&mut kv, 1, &recursive("/a/b/c")).unwrap());
+        assert!(r.message.contains(": it holds vm web1"), "{}", r.message);
+        assert_eq!(kv, before, "refusals change nothing");
+
+        // Once the VM is gone, the recursive delete goes through.
+        kv.delete(Table::Vms, b"web1").unwrap();
+        assert!(matches!(
+            apply(&mut kv, 1, &recursive("/a")).unwrap(),
+            Outcome::Applied(Applied::Folder(FolderApplied::TreeDeleted(_)))
+        ));
+        assert_eq!(paths(&kv), vec!["/", "/Discovered"]);
     }
 }
