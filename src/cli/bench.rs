@@ -25,6 +25,16 @@ pub enum BenchCmd {
         #[arg(long, value_delimiter = ',')]
         endpoints: Vec<String>,
     },
+    /// Load VM records, then time VM gets and list pages (see scripts/bench-vms.sh).
+    Vms {
+        #[arg(long, default_value_t = 100_000)]
+        count: u64,
+        #[arg(long, default_value_t = 64)]
+        clients: usize,
+        /// How long to time reads after loading.
+        #[arg(long, default_value = "5s", value_parser = humantime::parse_duration)]
+        reads: Duration,
+    },
     /// Concurrent point reads of one folder.
     Read {
         #[arg(long, default_value_t = 1)]
@@ -74,6 +84,14 @@ fn lock(t: &Mutex<Tally>) -> std::sync::MutexGuard<'_, Tally> {
 }
 
 pub async fn run(endpoint: &str, out: Format, cmd: BenchCmd) -> Result<(), CliError> {
+    if let BenchCmd::Vms {
+        count,
+        clients,
+        reads,
+    } = cmd
+    {
+        return super::bench_vms::run(endpoint, out, count, clients, reads).await;
+    }
     let hist = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3)
         .map_err(|e| CliError::Usage(e.to_string()))?;
     let tally = Arc::new(Mutex::new(Tally {
@@ -87,6 +105,7 @@ pub async fn run(endpoint: &str, out: Format, cmd: BenchCmd) -> Result<(), CliEr
         BenchCmd::Read {
             clients, duration, ..
         } => ("read", *clients, *duration),
+        BenchCmd::Vms { .. } => return Ok(()),
     };
     if clients == 0 {
         return Err(CliError::Usage("--clients must be at least 1".into()));
@@ -113,7 +132,7 @@ pub async fn run(endpoint: &str, out: Format, cmd: BenchCmd) -> Result<(), CliEr
         let base = base.clone();
         let consistency = match &cmd {
             BenchCmd::Read { consistency, .. } => consistency.proto(),
-            BenchCmd::Write { .. } => 0,
+            BenchCmd::Write { .. } | BenchCmd::Vms { .. } => 0,
         };
         let write = matches!(cmd, BenchCmd::Write { .. });
         tasks.push(tokio::spawn(async move {

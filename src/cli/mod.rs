@@ -3,6 +3,7 @@
 //! non-zero. Owns: nothing stored. May use: the generated proto client only.
 
 mod bench;
+mod bench_vms;
 mod cluster;
 mod event;
 mod folder;

@@ -40,8 +40,9 @@ fn vm(kv: &MemKv, name: &str) -> Vm {
 
 #[test]
 fn create_table() {
-    type Edit = fn(&mut Vm);
-    let cases: Vec<(&str, &str, Edit, Option<(RejectKind, &str)>)> = vec![
+    // (name, folder, edit of the sample, expected refusal)
+    type Case<'a> = (&'a str, &'a str, fn(&mut Vm), Option<(RejectKind, &'a str)>);
+    let cases: Vec<Case> = vec![
         ("web1", "/", |_| {}, None),
         (
             "web1",
