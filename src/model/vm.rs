@@ -169,6 +169,10 @@ pub enum VmError {
     Memory(u64),
     #[error("disk {index}: size must be at least 1 MiB")]
     DiskSize { index: usize },
+    #[error(
+        "disk {index}: choose a storage pool (--pool), or a backing image whose pool it then uses"
+    )]
+    DiskPool { index: usize },
     #[error("a VM has at most {MAX_DISKS} disks and {MAX_NICS} NICs")]
     TooMany,
     #[error("boot media {0} needs at least one disk")]
@@ -191,7 +195,12 @@ impl Vm {
             if d.size_mib == 0 {
                 return Err(VmError::DiskSize { index });
             }
-            validate_label("disk pool", &d.pool)?;
+            // An empty pool means "the pool of the backing image", resolved in `state::vms`.
+            if !d.pool.is_empty() {
+                validate_label("disk pool", &d.pool)?;
+            } else if d.image.is_none() {
+                return Err(VmError::DiskPool { index });
+            }
         }
         if matches!(self.boot, BootMedia::CloudImage(_)) && self.disks.is_empty() {
             return Err(VmError::NoDisk(self.boot.describe()));
@@ -296,6 +305,19 @@ pub(crate) mod tests {
                 "empty disk",
                 |v| v.disks[0].size_mib = 0,
                 Some("disk 0: size"),
+            ),
+            (
+                "pool from the image",
+                |v| v.disks[0].pool = String::new(),
+                None,
+            ),
+            (
+                "no pool, no image",
+                |v| {
+                    v.disks[0].pool = String::new();
+                    v.disks[0].image = None
+                },
+                Some("disk 0: choose a storage pool"),
             ),
             (
                 "image boot without disk",

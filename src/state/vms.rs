@@ -188,6 +188,23 @@ fn create(kv: &mut impl Kv, at: UnixMillis, vm: &Vm, folder: &str) -> Result<Out
     if let Err(e) = vm.validate() {
         return reject(RejectKind::InvalidArgument, e.to_string());
     }
+    // An empty disk pool is the backing image's pool, read at this log position.
+    let mut vm = vm.clone();
+    for (index, d) in vm.disks.iter_mut().enumerate() {
+        if d.pool.is_empty() {
+            let image = d.image.as_deref().unwrap_or_default();
+            match super::images::get(kv, image)? {
+                Some(img) => d.pool = img.spec.pool,
+                None => {
+                    return reject(
+                        RejectKind::NotFound,
+                        format!("disk {index}: image {image} does not exist"),
+                    )
+                }
+            }
+        }
+    }
+    let vm = &vm;
     if get(kv, &vm.name)?.is_some() {
         return reject(
             RejectKind::AlreadyExists,
