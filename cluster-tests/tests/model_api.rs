@@ -99,7 +99,47 @@ async fn references_across_entities_and_the_same_state_on_every_host() -> anyhow
     ok(h3.cli(&["image", "delete", "ubuntu-24.04"]));
     ok(h1.cli(&["pool", "delete", "local"]));
     ok(h2.cli(&["spec", "delete", "web"]));
+
+    // Every host applied the same log: stop them and compare their state files table by table.
+    c.wait_converged(Duration::from_secs(20)).await?;
+    let dumps: Vec<_> = {
+        for n in &mut c.nodes {
+            n.stop()?;
+        }
+        c.nodes
+            .iter()
+            .map(|n| dump(&n.dir.join("data/state.redb")))
+            .collect::<anyhow::Result<_>>()?
+    };
+    assert!(
+        dumps[0].values().map(Vec::len).sum::<usize>() > 50,
+        "suspiciously empty state"
+    );
+    for (i, d) in dumps.iter().enumerate().skip(1) {
+        assert!(d == &dumps[0], "host{} state differs from host1", i + 1);
+    }
     Ok(())
+}
+
+/// Every table of a state file, as raw key/value bytes.
+fn dump(
+    path: &std::path::Path,
+) -> anyhow::Result<std::collections::BTreeMap<&'static str, Vec<(Vec<u8>, Vec<u8>)>>> {
+    use redb::ReadableDatabase;
+    let db = redb::Database::open(path)?;
+    let txn = db.begin_read()?;
+    let mut out = std::collections::BTreeMap::new();
+    for t in quantix::state::Table::ALL {
+        let mut rows = Vec::new();
+        if let Ok(table) = txn.open_table(quantix::state::redb_kv::def(t)) {
+            for item in table.range::<&[u8]>(..)? {
+                let (k, v) = item?;
+                rows.push((k.value().to_vec(), v.value().to_vec()));
+            }
+        }
+        out.insert(t.name(), rows);
+    }
+    Ok(out)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
