@@ -121,10 +121,11 @@ async fn references_across_entities_and_the_same_state_on_every_host() -> anyhow
     Ok(())
 }
 
+/// Table name -> raw (key, value) rows.
+type Dump = std::collections::BTreeMap<&'static str, Vec<(Vec<u8>, Vec<u8>)>>;
+
 /// Every table of a state file, as raw key/value bytes.
-fn dump(
-    path: &std::path::Path,
-) -> anyhow::Result<std::collections::BTreeMap<&'static str, Vec<(Vec<u8>, Vec<u8>)>>> {
+fn dump(path: &std::path::Path) -> anyhow::Result<Dump> {
     use redb::ReadableDatabase;
     let db = redb::Database::open(path)?;
     let txn = db.begin_read()?;
