@@ -73,7 +73,11 @@ impl LogStore {
     }
 
     pub fn open(path: &Path) -> Result<LogStore, super::OpenError> {
-        let db = Database::create(path).map_err(|e| super::OpenError::new(path, e))?;
+        // The log is written once and read mostly from `tail`: a small page cache will do.
+        let db = Database::builder()
+            .set_cache_size(16 << 20)
+            .create(path)
+            .map_err(|e| super::OpenError::new(path, e))?;
         Ok(LogStore {
             db: Arc::new(db),
             tail: Arc::default(),

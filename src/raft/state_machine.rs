@@ -28,6 +28,9 @@ use crate::state::redb_kv::{def, RedbRead, RedbWrite};
 use crate::state::tables::{self, meta};
 use crate::state::Outcomes;
 
+/// redb page cache for the state file.
+const STATE_CACHE: usize = 64 << 20;
+
 /// Make the state durable at least every this many applied batches.
 const DURABLE_EVERY: u64 = 256;
 
@@ -69,7 +72,13 @@ pub struct StateMachineStore {
 
 impl StateMachineStore {
     pub fn open(state_path: &Path, snapshot_path: &Path) -> Result<StateMachineStore, OpenError> {
-        let db = Arc::new(Database::create(state_path).map_err(|e| OpenError::new(state_path, e))?);
+        // redb caches up to 1 GiB by default; reads are point lookups and short scans.
+        let db = Arc::new(
+            Database::builder()
+                .set_cache_size(STATE_CACHE)
+                .create(state_path)
+                .map_err(|e| OpenError::new(state_path, e))?,
+        );
         let view = RedbRead {
             txn: db.begin_read().map_err(|e| OpenError::new(state_path, e))?,
         };
