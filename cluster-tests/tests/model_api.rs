@@ -178,3 +178,56 @@ async fn reflection_lists_every_service() -> anyhow::Result<()> {
     }
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_host_holding_vms_is_not_removed_and_maintenance_reaches_watch() -> anyhow::Result<()> {
+    use quantix::proto::v1::event_service_client::EventServiceClient;
+    use quantix::proto::v1::WatchRequest;
+    let c = Cluster::form(2, 3, Opts::default()).await?;
+    let (h1, h2) = (&c.nodes[0], &c.nodes[1]);
+    ok(h1.cli(&[
+        "vm",
+        "create",
+        "pinned",
+        "--pxe",
+        "--disk-size",
+        "0",
+        "--host",
+        "host2",
+    ]));
+    let out = h1.cli(&["cluster", "remove", "host2"]);
+    assert!(
+        stderr(&out).contains(
+            "host host2 still holds vm pinned: move or delete them first (FailedPrecondition)"
+        ),
+        "{}",
+        stderr(&out)
+    );
+    // Refused before Raft membership changed: host2 is still a voter.
+    let s = h1.status(false).await?;
+    assert!(
+        s.members
+            .iter()
+            .any(|m| m.name == "host2" && m.role == "voter"),
+        "{s:?}"
+    );
+
+    let mut w = EventServiceClient::new(h2.channel().await?)
+        .watch(WatchRequest {
+            from_revision: 0,
+            entities: vec!["host".into()],
+        })
+        .await?
+        .into_inner();
+    ok(h1.cli(&["host", "maintenance", "host2", "on"]));
+    let change = tokio::time::timeout(Duration::from_secs(10), w.message())
+        .await??
+        .expect("a host change");
+    assert_eq!(
+        (change.entity.as_str(), change.key.as_str()),
+        ("host", "host2")
+    );
+    ok(h1.cli(&["vm", "delete", "pinned"]));
+    ok(h1.cli(&["cluster", "remove", "host2"]));
+    Ok(())
+}

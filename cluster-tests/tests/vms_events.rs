@@ -192,7 +192,7 @@ async fn vm_lifecycle_through_the_cli() -> anyhow::Result<()> {
             .any(|e| e["what"] == what && e["ok"] == ok && e["by"] == "host1")
     };
     assert!(
-        find("vm.create", true) && find("vm.update", false) && find("vm.delete", true),
+        find("create_vm", true) && find("update_vm", false) && find("delete_vm", true),
         "{ev}"
     );
     Ok(())

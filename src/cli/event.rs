@@ -1,4 +1,4 @@
-//! `quantix events [--follow]`
+//! `quantix events list [--limit N] [--follow]`
 
 use clap::Subcommand;
 use serde_json::json;

@@ -149,6 +149,16 @@ pub fn remove_host(kv: &mut impl Kv, name: &str) -> Result<Outcome, KvError> {
             format!("host {name} is not a member"),
         ));
     };
+    let holders = super::refs::referrers(kv, super::refs::Ref::Host(name), 3)?;
+    if !holders.is_empty() {
+        return Ok(Outcome::reject(
+            RejectKind::FailedPrecondition,
+            format!(
+                "host {name} still holds {}: move or delete them first",
+                holders.join(", ")
+            ),
+        ));
+    }
     if tables::hosts(kv)?.len() <= 1 {
         return Ok(Outcome::reject(
             RejectKind::FailedPrecondition,

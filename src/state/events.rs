@@ -27,7 +27,7 @@ pub struct Event {
     pub at: UnixMillis,
     /// Host that proposed the command.
     pub by: String,
-    /// Command kind, e.g. `vm.create`.
+    /// Command kind, e.g. `create_vm`.
     pub what: String,
     /// What it was about: a name or path.
     pub target: String,
@@ -47,24 +47,29 @@ pub struct Change {
     pub at: UnixMillis,
 }
 
-/// Tables whose writes are published, and the entity name they publish as.
-pub fn watched(t: Table) -> Option<&'static str> {
-    match t {
-        Table::Vms => Some("vm"),
-        Table::Folders => Some("folder"),
-        Table::Specs => Some("spec"),
-        Table::Images => Some("image"),
-        Table::Pools => Some("pool"),
-        Table::Hosts => Some("host"),
-        Table::Events => Some("event"),
-        _ => None,
-    }
-}
+/// Host inventory and maintenance live in the meta table under this prefix (`state::hosts`).
+const HOST_INVENTORY: &[u8] = b"host_inventory/";
 
-fn display_key(t: Table, key: &[u8]) -> String {
-    match (t, <[u8; 8]>::try_from(key)) {
-        (Table::Folders | Table::Events, Ok(b)) => u64::from_be_bytes(b).to_string(),
-        _ => String::from_utf8_lossy(key).into_owned(),
+/// The entity and display key a write publishes as, if it is watched at all.
+pub fn watched(t: Table, key: &[u8]) -> Option<(&'static str, String)> {
+    let text = || String::from_utf8_lossy(key).into_owned();
+    let number = || {
+        <[u8; 8]>::try_from(key)
+            .map(|b| u64::from_be_bytes(b).to_string())
+            .unwrap_or_else(|_| text())
+    };
+    match t {
+        Table::Vms => Some(("vm", text())),
+        Table::Folders => Some(("folder", number())),
+        Table::Specs => Some(("spec", text())),
+        Table::Images => Some(("image", text())),
+        Table::Pools => Some(("pool", text())),
+        Table::Hosts => Some(("host", text())),
+        Table::Events => Some(("event", number())),
+        Table::Meta => key
+            .strip_prefix(HOST_INVENTORY)
+            .map(|name| ("host", String::from_utf8_lossy(name).into_owned())),
+        _ => None,
     }
 }
 
@@ -108,13 +113,13 @@ impl<K: Kv> KvRead for Recording<'_, K> {
 
 impl<K: Kv> Kv for Recording<'_, K> {
     fn put(&mut self, t: Table, key: &[u8], value: &[u8]) -> Result<(), KvError> {
-        if watched(t).is_some() {
+        if watched(t, key).is_some() {
             self.changes.insert((t, key.to_vec()), false);
         }
         self.inner.put(t, key, value)
     }
     fn delete(&mut self, t: Table, key: &[u8]) -> Result<(), KvError> {
-        if watched(t).is_some() {
+        if watched(t, key).is_some() {
             self.changes.insert((t, key.to_vec()), true);
         }
         self.inner.delete(t, key)
@@ -165,12 +170,14 @@ pub fn record(
 
     let mut revision = counter(kv, REVISION, "revision")?;
     for ((t, key), deleted) in changes {
-        let Some(entity) = watched(t) else { continue };
+        let Some((entity, key)) = watched(t, &key) else {
+            continue;
+        };
         revision += 1;
         let change = Change {
             revision,
             entity: entity.into(),
-            key: display_key(t, &key),
+            key,
             deleted,
             at: req.at,
         };

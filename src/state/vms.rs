@@ -61,19 +61,19 @@ pub enum PowerAction {
 impl VmCommand {
     pub fn kind(&self) -> &'static str {
         match self {
-            VmCommand::Create { .. } => "vm.create",
-            VmCommand::Update { .. } => "vm.update",
+            VmCommand::Create { .. } => "create_vm",
+            VmCommand::Update { .. } => "update_vm",
             VmCommand::Power { action, .. } => match action {
-                PowerAction::Start => "vm.start",
-                PowerAction::Stop { force: false } => "vm.stop",
-                PowerAction::Stop { force: true } => "vm.stop_force",
-                PowerAction::Reboot => "vm.reboot",
-                PowerAction::Pause => "vm.pause",
-                PowerAction::Resume => "vm.resume",
+                PowerAction::Start => "start_vm",
+                PowerAction::Stop { force: false } => "stop_vm",
+                PowerAction::Stop { force: true } => "force_stop_vm",
+                PowerAction::Reboot => "reboot_vm",
+                PowerAction::Pause => "pause_vm",
+                PowerAction::Resume => "resume_vm",
             },
-            VmCommand::Delete { .. } => "vm.delete",
-            VmCommand::Observe { .. } => "vm.observe",
-            VmCommand::Remove { .. } => "vm.remove",
+            VmCommand::Delete { .. } => "delete_vm",
+            VmCommand::Observe { .. } => "observe_vm",
+            VmCommand::Remove { .. } => "remove_vm",
         }
     }
 
