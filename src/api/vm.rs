@@ -112,6 +112,8 @@ fn to_proto(v: &m::Vm, folder: String) -> Vm {
         created_at_ms: v.created_at,
         updated_at_ms: v.updated_at,
         observed_at_ms: v.observed.at,
+        anti_affinity: v.anti_affinity.clone().unwrap_or_default(),
+        affinity: v.affinity.clone().unwrap_or_default(),
     }
 }
 
@@ -154,6 +156,8 @@ fn new_vm(r: CreateVmRequest) -> Result<(m::Vm, String), Status> {
             user_data: opt(overrides.user_data),
         },
         host_pin: opt(r.host_pin),
+        anti_affinity: opt(r.anti_affinity),
+        affinity: opt(r.affinity),
         scheduled_at: (r.scheduled_at_ms > 0).then_some(r.scheduled_at_ms as UnixMillis),
         power: if r.stopped {
             Power::Stopped

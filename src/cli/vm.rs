@@ -116,6 +116,12 @@ pub struct CreateArgs {
     /// Place only on this host.
     #[arg(long)]
     host: Option<String>,
+    /// Run on a different host from every other VM of this group.
+    #[arg(long)]
+    anti_affinity: Option<String>,
+    /// Run on the same host as every other VM of this group.
+    #[arg(long)]
+    affinity: Option<String>,
     /// Create at this time (RFC 3339, e.g. 2026-12-01T03:00:00Z).
     #[arg(long)]
     at: Option<String>,
@@ -213,6 +219,8 @@ fn create_request(a: CreateArgs) -> Result<CreateVmRequest, CliError> {
                 .unwrap_or_default(),
         }),
         host_pin: a.host.unwrap_or_default(),
+        anti_affinity: a.anti_affinity.unwrap_or_default(),
+        affinity: a.affinity.unwrap_or_default(),
         scheduled_at_ms,
         stopped: a.stopped,
         request_id: request_id(),
@@ -236,7 +244,7 @@ fn vm_json(v: &Vm) -> serde_json::Value {
         "boot": boot_text(&v.boot),
         "nics": v.nics.iter().map(|n| json!({"network": n.network, "mac": n.mac})).collect::<Vec<_>>(),
         "spec": v.spec, "overrides": {"hostname": ov.hostname, "timezone": ov.timezone, "ssh_keys": ov.ssh_keys},
-        "host_pin": v.host_pin,
+                "host_pin": v.host_pin, "anti_affinity": v.anti_affinity, "affinity": v.affinity,
         "scheduled_at": (v.scheduled_at_ms > 0).then(|| output::time(v.scheduled_at_ms)),
         "host": (!v.host.is_empty()).then(|| v.host.clone()),
         "power": v.power, "status": v.status, "reason": v.reason, "generation": v.generation,

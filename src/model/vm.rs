@@ -27,6 +27,10 @@ pub struct Vm {
     pub overrides: Overrides,
     /// Place only on this host.
     pub host_pin: Option<String>,
+    /// Members of this group run on different hosts.
+    pub anti_affinity: Option<String>,
+    /// Members of this group run on the same host.
+    pub affinity: Option<String>,
     /// Create at this time (the leader fires it).
     pub scheduled_at: Option<UnixMillis>,
     pub power: Power,
@@ -221,6 +225,12 @@ impl Vm {
         if let Some(h) = &self.overrides.hostname {
             validate_label("hostname override", h)?;
         }
+        if let Some(g) = &self.anti_affinity {
+            validate_label("anti-affinity group", g)?;
+        }
+        if let Some(g) = &self.affinity {
+            validate_label("affinity group", g)?;
+        }
         Ok(())
     }
 }
@@ -267,6 +277,8 @@ pub(crate) mod tests {
             spec: None,
             overrides: Overrides::default(),
             host_pin: None,
+            anti_affinity: None,
+            affinity: None,
             scheduled_at: None,
             power: Power::Running,
             force_stop: false,
