@@ -207,10 +207,14 @@ Quantix demo cluster is running (3 hosts on loopback, libvirt test driver).
   quantix cluster status
   quantix folder create /prod
   quantix folder list
+  quantix vm create web1 --pxe --disk-size 0 --folder /prod
+  quantix vm list
+  quantix events list
+  curl -s http://127.0.0.1:7481/metrics | grep quantix_raft
 
-Hosts:  host1 gRPC 127.0.0.1:7401 HTTP 127.0.0.1:7481 (dashboard: not served yet)
-        host2 gRPC 127.0.0.1:7402 HTTP 127.0.0.1:7482 (dashboard: not served yet)
-        host3 gRPC 127.0.0.1:7403 HTTP 127.0.0.1:7483 (dashboard: not served yet)
+Hosts:  host1 gRPC 127.0.0.1:7401 HTTP http://127.0.0.1:7481/metrics
+        host2 gRPC 127.0.0.1:7402 HTTP http://127.0.0.1:7482/metrics
+        host3 gRPC 127.0.0.1:7403 HTTP http://127.0.0.1:7483/metrics
 Logs:   $DIR/host{1,2,3}/quantixd.log
 Config: $DIR/host{1,2,3}/quantixd.toml
 Stop:   make clean-demo

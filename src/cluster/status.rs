@@ -107,7 +107,7 @@ impl Host {
             .map_err(ClusterError::internal)?;
         let info = self.cluster_info()?;
         let voters: Vec<HostId> = m.membership_config.voter_ids().collect();
-        let members = m
+        let mut members: Vec<MemberStatus> = m
             .membership_config
             .nodes()
             .map(|(id, node)| {
@@ -127,6 +127,7 @@ impl Host {
                 }
             })
             .collect();
+        members.sort_by(|a, b| a.name.cmp(&b.name));
         let leader = m.current_leader.and_then(|l| {
             m.membership_config
                 .membership()
