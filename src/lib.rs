@@ -21,5 +21,6 @@ pub mod config;
 pub mod model;
 pub mod proto;
 pub mod raft;
+pub mod scheduler;
 pub mod state;
 pub mod web;
