@@ -292,3 +292,54 @@ async fn watch_streams_changes_and_resumes_on_any_host() -> anyhow::Result<()> {
     assert_eq!(err.code(), tonic::Code::InvalidArgument);
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn events_follow_prints_new_events_as_they_happen() -> anyhow::Result<()> {
+    use std::io::{BufRead, BufReader};
+    let c = Cluster::form(1, 1, Opts::default()).await?;
+    let n = &c.nodes[0];
+    let mut follow = std::process::Command::new(cluster_tests::bin_dir().join("quantix"))
+        .args([
+            "--endpoint",
+            &n.endpoint(),
+            "events",
+            "list",
+            "--limit",
+            "1",
+            "--follow",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .spawn()?;
+    let stdout = follow.stdout.take().expect("piped stdout");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                return;
+            }
+        }
+    });
+    // The first line is the newest existing event; then make a new one and wait for it.
+    let first = rx.recv_timeout(Duration::from_secs(10))?;
+    assert!(!first.contains("/followed"), "{first}");
+    assert!(n.cli(&["folder", "create", "/followed"]).status.success());
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let mut seen = false;
+    while let Some(left) = deadline.checked_duration_since(std::time::Instant::now()) {
+        match rx.recv_timeout(left) {
+            Ok(line) if line.contains("create_folder") && line.contains("/followed") => {
+                seen = true;
+                break;
+            }
+            Ok(_) => continue,
+            Err(_) => break,
+        }
+    }
+    let _ = follow.kill();
+    let _ = follow.wait();
+    assert!(
+        seen,
+        "quantix events --follow did not print the new event within 10 s"
+    );
+    Ok(())
+}
