@@ -72,24 +72,20 @@ pub async fn run(endpoint: &str, out: Format, cmd: FolderCmd) -> Result<(), CliE
                 })
                 .await?
                 .into_inner();
-            match out {
-                Format::Json => output::json(
-                    &json!({"folders": r.folders.iter().map(folder_json).collect::<Vec<_>>()}),
-                ),
-                Format::Table => output::table(
-                    &["path", "id", "created"],
-                    r.folders
-                        .iter()
-                        .map(|f| {
-                            vec![
-                                f.path.clone(),
-                                f.id.to_string(),
-                                output::time(f.created_at_ms),
-                            ]
-                        })
-                        .collect(),
-                ),
-            }
+            output::list(
+                out,
+                "folders",
+                &r.folders,
+                folder_json,
+                &["path", "id", "created"],
+                |f| {
+                    vec![
+                        f.path.clone(),
+                        f.id.to_string(),
+                        output::time(f.created_at_ms),
+                    ]
+                },
+            )
         }
         FolderCmd::Get { path, consistency } => {
             let f = c

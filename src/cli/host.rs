@@ -99,12 +99,7 @@ pub async fn run(endpoint: &str, out: Format, cmd: HostCmd) -> Result<(), CliErr
                 })
                 .await?
                 .into_inner();
-            match out {
-                Format::Json => output::json(
-                    &json!({"hosts": r.hosts.iter().map(host_json).collect::<Vec<_>>()}),
-                ),
-                Format::Table => output::table(&HEADERS, r.hosts.iter().map(row).collect()),
-            }
+            output::list(out, "hosts", &r.hosts, host_json, &HEADERS, row)
         }
         HostCmd::Get { name, consistency } => {
             let h = c

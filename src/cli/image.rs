@@ -229,12 +229,7 @@ pub async fn run(endpoint: &str, out: Format, cmd: ImageCmd) -> Result<(), CliEr
                 })
                 .await?
                 .into_inner();
-            match out {
-                Format::Json => output::json(
-                    &json!({"images": r.images.iter().map(image_json).collect::<Vec<_>>()}),
-                ),
-                Format::Table => output::table(&HEADERS, r.images.iter().map(image_row).collect()),
-            }
+            output::list(out, "images", &r.images, image_json, &HEADERS, image_row)
         }
         ImageCmd::Get { name, consistency } => {
             let i = c

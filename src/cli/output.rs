@@ -27,6 +27,24 @@ pub fn json(value: &serde_json::Value) {
     );
 }
 
+/// A list: one JSON document `{key: [...]}` for scripts, or a table for people.
+pub fn list<T>(
+    out: Format,
+    key: &str,
+    items: &[T],
+    to_json: impl Fn(&T) -> serde_json::Value,
+    headers: &[&str],
+    to_row: impl Fn(&T) -> Vec<String>,
+) {
+    match out {
+        Format::Json => {
+            let docs: Vec<serde_json::Value> = items.iter().map(to_json).collect();
+            json(&serde_json::json!({ key: docs }))
+        }
+        Format::Table => table(headers, items.iter().map(to_row).collect()),
+    }
+}
+
 pub fn time(ms: u64) -> String {
     crate::state::cluster::rfc3339(ms)
 }

@@ -160,12 +160,7 @@ pub async fn run(endpoint: &str, out: Format, cmd: PoolCmd) -> Result<(), CliErr
                 })
                 .await?
                 .into_inner();
-            match out {
-                Format::Json => output::json(
-                    &json!({"pools": r.pools.iter().map(pool_json).collect::<Vec<_>>()}),
-                ),
-                Format::Table => output::table(&HEADERS, r.pools.iter().map(pool_row).collect()),
-            }
+            output::list(out, "pools", &r.pools, pool_json, &HEADERS, pool_row)
         }
         PoolCmd::Get { name, consistency } => {
             let p = c

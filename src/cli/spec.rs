@@ -271,23 +271,22 @@ pub async fn run(endpoint: &str, out: Format, cmd: SpecCmd) -> Result<(), CliErr
                 })
                 .await?
                 .into_inner();
-            match out {
-                Format::Json => output::json(
-                    &json!({"specs": r.specs.iter().map(spec_json).collect::<Vec<_>>()}),
-                ),
-                Format::Table => output::table(
-                    &[
-                        "name",
-                        "os",
-                        "built-in",
-                        "name pattern",
-                        "timezone",
-                        "network",
-                        "revision",
-                    ],
-                    r.specs.iter().map(list_row).collect(),
-                ),
-            }
+            output::list(
+                out,
+                "specs",
+                &r.specs,
+                spec_json,
+                &[
+                    "name",
+                    "os",
+                    "built-in",
+                    "name pattern",
+                    "timezone",
+                    "network",
+                    "revision",
+                ],
+                list_row,
+            )
         }
         SpecCmd::Delete { name } => {
             c.delete_spec(DeleteSpecRequest {

@@ -332,14 +332,10 @@ impl Host {
                 host: self.name().into(),
             })?;
         // Checked again in apply; checked here first so a refused removal never changes Raft membership.
-        let holders =
-            crate::state::refs::referrers(&state, crate::state::refs::Ref::Host(&name), 3)
-                .map_err(ClusterError::internal)?;
-        if !holders.is_empty() {
-            return Err(ClusterError::FailedPrecondition(format!(
-                "host {name} still holds {}: move or delete them first",
-                holders.join(", ")
-            )));
+        if let Some(crate::state::Outcome::Rejected(r)) =
+            crate::state::cluster::vms_hold_host(&state, &name).map_err(ClusterError::internal)?
+        {
+            return Err(ClusterError::Rejected(r));
         }
         let _guard = self.inner.membership_lock.lock().await;
         let (nodes, voters) = self.membership();

@@ -4,7 +4,7 @@
 
 use super::command::{Applied, Outcome, RejectKind};
 use super::folders;
-use super::kv::{Kv, KvError, Table};
+use super::kv::{Kv, KvError, KvRead, Table};
 use super::tables::{self, meta, ClusterInfo, TokenRecord};
 use crate::model::{names, HostRecord, UnixMillis};
 
@@ -142,6 +142,14 @@ pub fn consume_token(
     Ok(Outcome::Applied(Applied::HostJoined(rec)))
 }
 
+/// The refusal for removing host `name` while VMs are placed on or pinned to it. The leader
+/// also asks this before it changes Raft membership, so a refused removal changes nothing.
+pub fn vms_hold_host(kv: &impl KvRead, name: &str) -> Result<Option<Outcome>, KvError> {
+    super::refs::refuse_if_referenced(kv, super::refs::Ref::Host(name), |vms| {
+        format!("host {name} still holds {vms}: move or delete them first")
+    })
+}
+
 pub fn remove_host(kv: &mut impl Kv, name: &str) -> Result<Outcome, KvError> {
     let Some(host) = tables::host(kv, name)? else {
         return Ok(Outcome::reject(
@@ -149,15 +157,8 @@ pub fn remove_host(kv: &mut impl Kv, name: &str) -> Result<Outcome, KvError> {
             format!("host {name} is not a member"),
         ));
     };
-    let holders = super::refs::referrers(kv, super::refs::Ref::Host(name), 3)?;
-    if !holders.is_empty() {
-        return Ok(Outcome::reject(
-            RejectKind::FailedPrecondition,
-            format!(
-                "host {name} still holds {}: move or delete them first",
-                holders.join(", ")
-            ),
-        ));
+    if let Some(refusal) = vms_hold_host(kv, name)? {
+        return Ok(refusal);
     }
     if tables::hosts(kv)?.len() <= 1 {
         return Ok(Outcome::reject(

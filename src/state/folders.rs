@@ -134,15 +134,10 @@ pub fn delete(kv: &mut impl Kv, path: &str) -> Result<Outcome, KvError> {
             ),
         ));
     }
-    let vms = refs::referrers(kv, Ref::Folder(id), 3)?;
-    if !vms.is_empty() {
-        return Ok(Outcome::reject(
-            RejectKind::FailedPrecondition,
-            format!(
-                "folder {path} is not empty: it holds {}; move or delete them first",
-                vms.join(", ")
-            ),
-        ));
+    if let Some(refusal) = refs::refuse_if_referenced(kv, Ref::Folder(id), |vms| {
+        format!("folder {path} is not empty: it holds {vms}; move or delete them first")
+    })? {
+        return Ok(refusal);
     }
     let Some(folder) = tables::folder(kv, id)? else {
         return Err(KvError::Storage(format!(

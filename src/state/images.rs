@@ -111,15 +111,10 @@ fn delete(kv: &mut impl Kv, name: &str) -> Result<Outcome, KvError> {
             format!("image {name} does not exist"),
         ));
     }
-    let users = refs::referrers(kv, Ref::Image(name), 3)?;
-    if !users.is_empty() {
-        return Ok(Outcome::reject(
-            RejectKind::FailedPrecondition,
-            format!(
-                "image {name} is in use by {}; delete those first",
-                users.join(", ")
-            ),
-        ));
+    if let Some(refusal) = refs::refuse_if_referenced(kv, Ref::Image(name), |users| {
+        format!("image {name} is in use by {users}; delete those first")
+    })? {
+        return Ok(refusal);
     }
     kv.delete(Table::Images, name.as_bytes())?;
     Ok(applied(ImageApplied::ImageDeleted { name: name.into() }))

@@ -117,15 +117,10 @@ fn delete(kv: &mut impl Kv, name: &str) -> Result<Outcome, KvError> {
             format!("pool {name} does not exist"),
         ));
     }
-    let users = refs::referrers(kv, Ref::Pool(name), 3)?;
-    if !users.is_empty() {
-        return Ok(Outcome::reject(
-            RejectKind::FailedPrecondition,
-            format!(
-                "pool {name} is in use by {}; delete or move those first",
-                users.join(", ")
-            ),
-        ));
+    if let Some(refusal) = refs::refuse_if_referenced(kv, Ref::Pool(name), |users| {
+        format!("pool {name} is in use by {users}; delete or move those first")
+    })? {
+        return Ok(refusal);
     }
     kv.delete(Table::Pools, name.as_bytes())?;
     Ok(applied(PoolApplied::PoolDeleted { name: name.into() }))

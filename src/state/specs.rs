@@ -209,15 +209,10 @@ fn delete(kv: &mut impl Kv, name: &str) -> Result<Outcome, KvError> {
             format!("spec {name} is built in and cannot be deleted"),
         ));
     }
-    let users = refs::referrers(kv, Ref::Spec(name), 3)?;
-    if !users.is_empty() {
-        return Ok(Outcome::reject(
-            RejectKind::FailedPrecondition,
-            format!(
-                "spec {name} is in use by {}; delete those or change their spec first",
-                users.join(", ")
-            ),
-        ));
+    if let Some(refusal) = refs::refuse_if_referenced(kv, Ref::Spec(name), |users| {
+        format!("spec {name} is in use by {users}; delete those or change their spec first")
+    })? {
+        return Ok(refusal);
     }
     kv.delete(Table::Specs, name.as_bytes())?;
     Ok(applied(SpecApplied::SpecDeleted { name: name.into() }))
