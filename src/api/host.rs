@@ -1,5 +1,5 @@
 //! `quantix.v1.HostService`: hosts with their inventory. The stored part (record, capacity,
-//! allocation, pools, maintenance) comes from the replicated state; role comes from this
+//! allocation, maintenance, and the pools whose records say it reaches them) comes from the replicated state; role comes from this
 //! host's view of the Raft membership, and online from the leader, which is the only host that
 //! hears from every member (so a stale read reports only the answering host online).
 
@@ -76,7 +76,7 @@ fn to_proto(h: HostInfo, live: &Live) -> Host {
         memory_mib: inv.memory_mib,
         allocated_cpus: inv.allocated_cpus,
         allocated_memory_mib: inv.allocated_memory_mib,
-        pools: inv.pools,
+        pools: h.pools,
         joined_at_ms: h.record.joined_at,
         reported_at_ms: inv.reported_at,
     }

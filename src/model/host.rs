@@ -1,5 +1,6 @@
 //! Hosts: the members of the cluster as the replicated state records them (`HostRecord`), and
-//! each host's inventory: capacity, allocation, pools, maintenance (`HostInventory`).
+//! each host's inventory: capacity, allocation, maintenance (`HostInventory`). Which pools a
+//! host reaches is on the pool records (`model::pool::Pool::hosts`), not here.
 
 use serde::{Deserialize, Serialize};
 
@@ -47,8 +48,6 @@ pub struct HostInventory {
     pub allocated_cpus: u32,
     /// Memory of the VMs placed on the host, in MiB (same rule as `allocated_cpus`).
     pub allocated_memory_mib: u64,
-    /// Storage pools the host reaches (reported), sorted and without duplicates.
-    pub pools: Vec<String>,
     /// Set by an operator: the scheduler places nothing new on a host in maintenance.
     pub maintenance: bool,
     /// When the host last reported its inventory; 0 = never.
@@ -62,31 +61,18 @@ pub enum InventoryError {
     NoCpus(u32),
     #[error("memory_mib must be at least 1 (got {0})")]
     NoMemory(u64),
-    #[error(transparent)]
-    PoolName(#[from] super::names::NameError),
 }
 
 impl HostInventory {
-    /// Validates a report and returns its pool list in canonical form (sorted, deduplicated),
-    /// so two reports of the same pools store identical bytes.
-    pub fn check_report(
-        cpus: u32,
-        memory_mib: u64,
-        pools: &[String],
-    ) -> Result<Vec<String>, InventoryError> {
+    /// Validates a report of a host's capacity.
+    pub fn check_report(cpus: u32, memory_mib: u64) -> Result<(), InventoryError> {
         if cpus == 0 {
             return Err(InventoryError::NoCpus(cpus));
         }
         if memory_mib == 0 {
             return Err(InventoryError::NoMemory(memory_mib));
         }
-        for p in pools {
-            super::names::validate_label("pool name", p)?;
-        }
-        let mut pools = pools.to_vec();
-        pools.sort();
-        pools.dedup();
-        Ok(pools)
+        Ok(())
     }
 }
 
@@ -96,19 +82,13 @@ mod tests {
 
     #[test]
     fn report_checks() {
-        let p = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
-        assert_eq!(
-            HostInventory::check_report(4, 8192, &p(&["nfs", "local", "nfs"])),
-            Ok(p(&["local", "nfs"]))
-        );
-        let cases: &[(u32, u64, &[&str], &str)] = &[
-            (0, 1, &[], "cpus must be at least 1"),
-            (1, 0, &[], "memory_mib must be at least 1"),
-            (1, 1, &["Bad_Pool"], "pool name 'Bad_Pool'"),
-            (1, 1, &[""], "pool name must not be empty"),
+        assert_eq!(HostInventory::check_report(4, 8192), Ok(()));
+        let cases: &[(u32, u64, &str)] = &[
+            (0, 1, "cpus must be at least 1"),
+            (1, 0, "memory_mib must be at least 1"),
         ];
-        for (cpus, mem, pools, msg) in cases {
-            let err = HostInventory::check_report(*cpus, *mem, &p(pools)).unwrap_err();
+        for (cpus, mem, msg) in cases {
+            let err = HostInventory::check_report(*cpus, *mem).unwrap_err();
             assert!(err.to_string().contains(msg), "{err}");
         }
     }

@@ -5,6 +5,7 @@ pub mod folder;
 pub mod host;
 pub mod image;
 pub mod names;
+pub mod policy;
 pub mod pool;
 pub mod size;
 pub mod spec;

@@ -3,7 +3,7 @@
 //!
 //! Owns: `HostView`, `VmDemand`, `Policy`, `Snapshot`, the overcommit arithmetic
 //! (`Policy::cpu_capacity`, `Policy::memory_capacity`) and `Snapshot::assign`, the one way a
-//! placement changes a snapshot. Uses nothing of ours.
+//! placement changes a snapshot. Uses only `model::policy` (the replicated policy record).
 //!
 //! Pure: no I/O, no clock, no randomness. The only floating point in the capacity rule is one
 //! IEEE multiplication and a floor, so every host computes the same capacity from the same
@@ -98,6 +98,19 @@ impl Default for Policy {
 }
 
 impl Policy {
+    /// The scheduler's form of the replicated policy record.
+    pub fn from_placement(p: &crate::model::policy::PlacementPolicy) -> Policy {
+        let r = |x: u32| f64::from(x) / 100.0;
+        Policy {
+            cpu_overcommit: r(p.cpu_overcommit_x100),
+            memory_overcommit: r(p.memory_overcommit_x100),
+            spread: p.strategy == crate::model::policy::Strategy::Spread,
+            weight_image_locality: r(p.weight_image_locality_x100),
+            weight_balance: r(p.weight_balance_x100),
+            weight_spread: r(p.weight_spread_x100),
+        }
+    }
+
     /// `floor(cpus × cpu_overcommit)`, saturating; a ratio that is negative or NaN gives 0.
     pub fn cpu_capacity(&self, cpus: u32) -> u32 {
         let cap = scaled(u64::from(cpus), self.cpu_overcommit);

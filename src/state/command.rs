@@ -62,6 +62,8 @@ pub enum Command {
     },
     /// Does nothing; used by tests and to commit an entry in a new term.
     Noop,
+    /// Replace the cluster's placement policy (overcommit, strategy, weights).
+    SetPlacementPolicy(crate::model::policy::PlacementPolicy),
     Folder(super::folders::FolderCommand),
     Host(super::hosts::HostCommand),
     Vm(super::vms::VmCommand),
@@ -80,6 +82,7 @@ impl Command {
             Command::RemoveHost { name } => name.clone(),
             Command::CreateFolder { path, .. } | Command::DeleteFolder { path } => path.clone(),
             Command::Noop => String::new(),
+            Command::SetPlacementPolicy(_) => "placement policy".to_string(),
             Command::Folder(c) => c.target(),
             Command::Host(c) => c.target(),
             Command::Vm(c) => c.target(),
@@ -99,6 +102,7 @@ impl Command {
             Command::CreateFolder { .. } => "create_folder",
             Command::DeleteFolder { .. } => "delete_folder",
             Command::Noop => "noop",
+            Command::SetPlacementPolicy(_) => "set_placement_policy",
             Command::Folder(c) => c.kind(),
             Command::Host(c) => c.kind(),
             Command::Vm(c) => c.kind(),
@@ -134,6 +138,7 @@ pub enum Applied {
     Spec(super::specs::SpecApplied),
     Image(super::images::ImageApplied),
     Pool(super::pools::PoolApplied),
+    PolicySet(crate::model::policy::PlacementPolicy),
     Nothing,
 }
 

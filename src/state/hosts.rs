@@ -21,13 +21,12 @@ use crate::model::{HostRecord, UnixMillis};
 pub enum HostCommand {
     /// Turn maintenance on or off: a host in maintenance gets no new VMs.
     SetMaintenance { host: String, on: bool },
-    /// What a host's agent found on it. Replaces capacity and pools; leaves maintenance and
-    /// allocation alone.
+    /// What a host found on itself (libvirt node info). Replaces capacity; leaves
+    /// maintenance and allocation alone.
     ReportInventory {
         host: String,
         cpus: u32,
         memory_mib: u64,
-        pools: Vec<String>,
     },
 }
 
@@ -55,6 +54,8 @@ impl HostCommand {
 pub struct HostInfo {
     pub record: HostRecord,
     pub inventory: HostInventory,
+    /// Pools whose records say this host reaches them, by name.
+    pub pools: Vec<String>,
 }
 
 /// What a successful HostCommand returns: the host after the change.
@@ -80,10 +81,9 @@ pub fn apply(kv: &mut impl Kv, at: UnixMillis, cmd: &HostCommand) -> Result<Outc
             host,
             cpus,
             memory_mib,
-            pools,
         } => {
-            let pools = match HostInventory::check_report(*cpus, *memory_mib, pools) {
-                Ok(p) => p,
+            match HostInventory::check_report(*cpus, *memory_mib) {
+                Ok(()) => {}
                 Err(e) => {
                     return Ok(Outcome::reject(
                         RejectKind::InvalidArgument,
@@ -96,7 +96,6 @@ pub fn apply(kv: &mut impl Kv, at: UnixMillis, cmd: &HostCommand) -> Result<Outc
             };
             info.inventory.cpus = *cpus;
             info.inventory.memory_mib = *memory_mib;
-            info.inventory.pools = pools;
             info.inventory.reported_at = at;
             put_inventory(kv, host, &info.inventory)?;
             Ok(Outcome::Applied(Applied::Host(
@@ -133,19 +132,31 @@ pub fn get(kv: &impl KvRead, name: &str) -> Result<Option<HostInfo>, KvError> {
     let Some(record) = tables::host(kv, name)? else {
         return Ok(None);
     };
+    let pools = super::pools::list(kv)?;
     Ok(Some(HostInfo {
         inventory: inventory(kv, name)?,
+        pools: reachable(&pools, name),
         record,
     }))
 }
 
+fn reachable(pools: &[crate::model::pool::Pool], host: &str) -> Vec<String> {
+    pools
+        .iter()
+        .filter(|p| p.hosts.get(host).is_some_and(|o| o.reachable))
+        .map(|p| p.spec.name.clone())
+        .collect()
+}
+
 /// Every host, by name.
 pub fn list(kv: &impl KvRead) -> Result<Vec<HostInfo>, KvError> {
+    let pools = super::pools::list(kv)?;
     tables::hosts(kv)?
         .into_iter()
         .map(|record| {
             Ok(HostInfo {
                 inventory: inventory(kv, &record.name)?,
+                pools: reachable(&pools, &record.name),
                 record,
             })
         })
@@ -215,7 +226,6 @@ mod tests {
         name: &str,
         cpus: u32,
         mem: u64,
-        pools: &[&str],
     ) -> Outcome {
         apply(
             kv,
@@ -224,7 +234,6 @@ mod tests {
                 host: name.into(),
                 cpus,
                 memory_mib: mem,
-                pools: pools.iter().map(|s| s.to_string()).collect(),
             },
         )
         .unwrap()
@@ -270,17 +279,17 @@ mod tests {
         let (kind, msg) = rejection(set(&mut kv, "ghost", true));
         assert_eq!(kind, RejectKind::NotFound);
         assert!(msg.contains("host ghost"), "{msg}");
-        let (kind, _) = rejection(report(&mut kv, 5, "ghost", 2, 1024, &[]));
+        let (kind, _) = rejection(report(&mut kv, 5, "ghost", 2, 1024));
         assert_eq!(kind, RejectKind::NotFound);
         assert_eq!(kv, before, "a refusal changes nothing");
     }
 
     #[test]
-    fn report_stores_capacity_and_pools_and_keeps_flags() {
+    fn report_stores_capacity_and_keeps_flags() {
         let mut kv = init();
         set(&mut kv, "h1", true);
         assert!(adjust_allocation(&mut kv, "h1", 2, 512).unwrap());
-        match report(&mut kv, 77, "h1", 8, 16384, &["nfs", "local", "nfs"]) {
+        match report(&mut kv, 77, "h1", 8, 16384) {
             Outcome::Applied(Applied::Host(HostApplied::InventoryRecorded(info))) => {
                 assert_eq!(
                     info.inventory,
@@ -289,7 +298,6 @@ mod tests {
                         memory_mib: 16384,
                         allocated_cpus: 2,
                         allocated_memory_mib: 512,
-                        pools: vec!["local".into(), "nfs".into()],
                         maintenance: true,
                         reported_at: 77,
                     }
@@ -298,21 +306,20 @@ mod tests {
             other => panic!("{other:?}"),
         }
         assert_eq!(inventory(&kv, "h1").unwrap().cpus, 8);
-        // A later report replaces the pools.
-        report(&mut kv, 78, "h1", 8, 16384, &[]);
-        assert!(inventory(&kv, "h1").unwrap().pools.is_empty());
+        // A later report replaces the capacity.
+        report(&mut kv, 78, "h1", 4, 8192);
+        assert_eq!(inventory(&kv, "h1").unwrap().memory_mib, 8192);
     }
 
     #[test]
     fn bad_reports_are_refused_naming_the_field() {
         let mut kv = init();
-        let cases: &[(u32, u64, &[&str], &str)] = &[
-            (0, 1024, &[], "cpus must be at least 1"),
-            (2, 0, &[], "memory_mib must be at least 1"),
-            (2, 1024, &["Not OK"], "pool name 'Not OK'"),
+        let cases: &[(u32, u64, &str)] = &[
+            (0, 1024, "cpus must be at least 1"),
+            (2, 0, "memory_mib must be at least 1"),
         ];
-        for (cpus, mem, pools, msg) in cases {
-            let (kind, m) = rejection(report(&mut kv, 5, "h1", *cpus, *mem, pools));
+        for (cpus, mem, msg) in cases {
+            let (kind, m) = rejection(report(&mut kv, 5, "h1", *cpus, *mem));
             assert_eq!(kind, RejectKind::InvalidArgument, "{m}");
             assert!(m.contains(msg) && m.contains("host h1"), "{m}");
         }

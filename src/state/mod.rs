@@ -1,5 +1,6 @@
 //! The replicated state: `Command`s, the deterministic `apply`, the tables it writes and the
-//! queries the API reads with. Owns: the redb schema of the state file. May use: `model`.
+//! queries the API reads with. Owns: the redb schema of the state file. May use: `model`, and
+//! the scheduler's pure core (`scheduler::{snapshot, filters, place}`) to re-validate placements.
 //!
 //! Invariants: `apply` is a pure function of (state, request); every stored value carries a
 //! format version (`codec`); a refused command is an `Outcome::Rejected`, never an error.
@@ -13,6 +14,7 @@ pub mod folders;
 pub mod hosts;
 pub mod images;
 pub mod kv;
+pub mod placement;
 pub mod pools;
 pub mod redb_kv;
 pub mod refs;

@@ -47,6 +47,18 @@ pub enum VmCommand {
         name: String,
         host: String,
     },
+    /// The leader's scheduler places a pending VM; re-validated in apply (see `placement`).
+    Place {
+        name: String,
+        host: String,
+        generation: u64,
+    },
+    /// The leader's scheduler says why a pending VM cannot be placed yet.
+    Unschedulable {
+        name: String,
+        generation: u64,
+        reason: String,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -74,6 +86,8 @@ impl VmCommand {
             VmCommand::Delete { .. } => "delete_vm",
             VmCommand::Observe { .. } => "observe_vm",
             VmCommand::Remove { .. } => "remove_vm",
+            VmCommand::Place { .. } => "place_vm",
+            VmCommand::Unschedulable { .. } => "vm_unschedulable",
         }
     }
 
@@ -84,7 +98,9 @@ impl VmCommand {
             | VmCommand::Power { name, .. }
             | VmCommand::Delete { name }
             | VmCommand::Observe { name, .. }
-            | VmCommand::Remove { name, .. } => name.clone(),
+            | VmCommand::Remove { name, .. }
+            | VmCommand::Place { name, .. }
+            | VmCommand::Unschedulable { name, .. } => name.clone(),
         }
     }
 }
@@ -143,6 +159,16 @@ pub fn apply(kv: &mut impl Kv, at: UnixMillis, cmd: &VmCommand) -> Result<Outcom
             reason,
         } => observe(kv, at, name, host, *status, reason),
         VmCommand::Remove { name, host } => remove(kv, name, host),
+        VmCommand::Place {
+            name,
+            host,
+            generation,
+        } => super::placement::place(kv, at, name, host, *generation),
+        VmCommand::Unschedulable {
+            name,
+            generation,
+            reason,
+        } => super::placement::unschedulable(kv, at, name, *generation, reason),
     }
 }
 
@@ -244,6 +270,9 @@ fn create(kv: &mut impl Kv, at: UnixMillis, vm: &Vm, folder: &str) -> Result<Out
         updated_at: at,
         ..vm.clone()
     };
+    if let Err(msg) = super::placement::on_create(kv, &new)? {
+        return reject(RejectKind::InvalidArgument, msg);
+    }
     put(kv, &new)?;
     done(VmApplied::Created(Box::new(new)))
 }
@@ -298,6 +327,7 @@ fn update(
     ) {
         return reject(RejectKind::InvalidArgument, e.to_string());
     }
+    let old = vm.clone();
     vm.cpus = cpus.unwrap_or(vm.cpus);
     vm.memory_mib = memory_mib.unwrap_or(vm.memory_mib);
     if let Some(path) = folder {
@@ -306,15 +336,25 @@ fn update(
             Err(msg) => return reject(RejectKind::NotFound, msg),
         }
     }
-    if let Some(n) = new_name.filter(|n| *n != vm.name) {
+    let rename = new_name.filter(|n| *n != vm.name);
+    if let Some(n) = rename {
         if let Err(e) = crate::model::names::validate_label("vm name", n) {
             return reject(RejectKind::InvalidArgument, e.to_string());
         }
         if get(kv, n)?.is_some() {
             return reject(RejectKind::AlreadyExists, format!("vm {n} already exists"));
         }
+    }
+    // The last check; only writes follow it, so a refusal leaves nothing half-done.
+    if hardware {
+        if let Err(msg) = super::placement::on_resize(kv, &old, &vm)? {
+            return reject(RejectKind::FailedPrecondition, msg);
+        }
+    }
+    if let Some(n) = rename {
         kv.delete(Table::Vms, vm.name.as_bytes())?;
         vm.name = n.to_string();
+        super::placement::on_rename(kv, &old.name, &vm)?;
     }
     vm.generation += 1;
     vm.updated_at = at;
@@ -358,6 +398,7 @@ fn delete(kv: &mut impl Kv, at: UnixMillis, name: &str) -> Result<Outcome, KvErr
     };
     match &vm.placement {
         None => {
+            super::placement::on_forget(kv, &vm)?;
             kv.delete(Table::Vms, name.as_bytes())?;
             done(VmApplied::Deleted { removed: true })
         }
@@ -419,6 +460,7 @@ fn remove(kv: &mut impl Kv, name: &str, host: &str) -> Result<Outcome, KvError> 
             format!("vm {name} is not being deleted by host {host}"),
         );
     }
+    super::placement::on_forget(kv, &vm)?;
     kv.delete(Table::Vms, name.as_bytes())?;
     done(VmApplied::Deleted { removed: true })
 }
