@@ -1,12 +1,17 @@
-//! `quantix.v1.ClusterService`: bootstrap, join tokens, joins, status, removal.
+//! `quantix.v1.ClusterService`: bootstrap, join tokens, joins, status, removal, and the
+//! replicated placement policy (wire form in `policy`).
+
+mod policy;
 
 use std::time::Duration;
 use tonic::{Request, Response, Status};
 
 use super::status::to_status;
-use crate::cluster::Host;
+use crate::cluster::{ClusterError, Host};
 use crate::proto::v1::cluster_service_server::ClusterService;
 use crate::proto::v1::*;
+use crate::state::{placement, Applied, Command};
+use policy::PolicyEdit;
 
 pub struct ClusterApi {
     pub host: Host,
@@ -14,6 +19,26 @@ pub struct ClusterApi {
 
 pub(super) fn is_stale(c: i32) -> bool {
     c == ReadConsistency::Stale as i32
+}
+
+fn invalid(e: impl std::fmt::Display) -> Status {
+    to_status(ClusterError::InvalidArgument(e.to_string()))
+}
+
+fn storage(e: crate::state::KvError) -> Status {
+    to_status(ClusterError::internal(e))
+}
+
+impl ClusterApi {
+    /// The stored policy once this host's state is as fresh as `stale` asks.
+    async fn current_policy(
+        &self,
+        stale: bool,
+    ) -> Result<crate::model::policy::PlacementPolicy, Status> {
+        self.host.read_barrier(stale).await.map_err(to_status)?;
+        let state = self.host.state().map_err(to_status)?;
+        placement::policy(&state).map_err(storage)
+    }
 }
 
 #[tonic::async_trait]
@@ -113,5 +138,42 @@ impl ClusterService for ClusterApi {
             .await
             .map_err(to_status)?;
         Ok(Response::new(RemoveMemberResponse { promoted }))
+    }
+
+    #[tracing::instrument(skip_all, fields(host = %self.host.name()))]
+    async fn get_placement_policy(
+        &self,
+        req: Request<GetPlacementPolicyRequest>,
+    ) -> Result<Response<PlacementPolicy>, Status> {
+        let p = self
+            .current_policy(is_stale(req.into_inner().consistency))
+            .await?;
+        Ok(Response::new(policy::to_proto(&p)))
+    }
+
+    /// Read, change the given knobs, propose the whole record (the command replaces it). Two
+    /// concurrent calls that change different knobs can lose one change: the last write wins,
+    /// as with any whole-record update. `apply` validates again.
+    #[tracing::instrument(skip_all, fields(host = %self.host.name()))]
+    async fn set_placement_policy(
+        &self,
+        req: Request<SetPlacementPolicyRequest>,
+    ) -> Result<Response<PlacementPolicy>, Status> {
+        let r = req.into_inner();
+        let edit = PolicyEdit::parse(&r).map_err(invalid)?;
+        let new = edit
+            .applied_to(self.current_policy(false).await?)
+            .map_err(invalid)?;
+        match self
+            .host
+            .write_ok(Command::SetPlacementPolicy(new), Some(r.request_id))
+            .await
+            .map_err(to_status)?
+        {
+            Applied::PolicySet(p) => Ok(Response::new(policy::to_proto(&p))),
+            other => Err(to_status(ClusterError::internal(format!(
+                "unexpected outcome {other:?}"
+            )))),
+        }
     }
 }

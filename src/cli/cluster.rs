@@ -1,4 +1,6 @@
-//! `quantix cluster ...`
+//! `quantix cluster ...`: membership and status, and the placement policy (`policy`).
+
+mod policy;
 
 use clap::Subcommand;
 use serde_json::json;
@@ -31,6 +33,14 @@ pub enum ClusterCmd {
     },
     /// Remove a member; a non-voter is promoted if a voter is removed.
     Remove { name: String },
+    /// Show the placement policy (overcommit, spread or pack, score weights); `set` changes it.
+    #[command(args_conflicts_with_subcommands = true)]
+    Policy {
+        #[command(subcommand)]
+        cmd: Option<policy::PolicyCmd>,
+        #[arg(long, value_enum, default_value_t = Consistency::Linearizable)]
+        consistency: Consistency,
+    },
 }
 
 pub async fn run(endpoint: &str, out: Format, cmd: ClusterCmd) -> Result<(), CliError> {
@@ -100,6 +110,9 @@ pub async fn run(endpoint: &str, out: Format, cmd: ClusterCmd) -> Result<(), Cli
                     r.promoted.join(", ")
                 ),
             }
+        }
+        ClusterCmd::Policy { cmd, consistency } => {
+            policy::run(&mut c, out, cmd, consistency.proto()).await?
         }
     }
     Ok(())

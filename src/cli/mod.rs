@@ -44,7 +44,7 @@ pub struct Cli {
 
 #[derive(Subcommand)]
 pub enum Cmd {
-    /// Cluster membership: bootstrap, join, status, removal.
+    /// Cluster membership (bootstrap, join, status, removal) and the placement policy.
     #[command(subcommand)]
     Cluster(cluster::ClusterCmd),
     /// The folder tree that organises VMs.
