@@ -1,5 +1,6 @@
 //! Images and storage pools over the real CLI and gRPC on a one-host cluster: the catalog,
-//! pool and image records, bad input refused naming the field, and delete refusals.
+//! pool and image records, bad input refused naming the field, and delete refusals; on three
+//! hosts, pools limited to some hosts (`--hosts`, `pool set-hosts`).
 //! Host reports (observe) are covered by the unit tests of `state::images` / `state::pools`.
 
 use cluster_tests::{stderr, stdout, Cluster, Opts};
@@ -404,5 +405,135 @@ async fn bad_input_and_delete_refusals() -> anyhow::Result<()> {
     );
     let list = json(&n.cli(&["pool", "list", "-o", "json"]));
     assert_eq!(names(&list, "pools"), Vec::<String>::new());
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pools_limited_to_some_hosts() -> anyhow::Result<()> {
+    let c = Cluster::form(3, 3, Opts::default()).await?;
+    let (h1, h3) = (&c.nodes[0], &c.nodes[2]);
+    // Under the test's own directory: an agent that sets the pool up must not touch /.
+    let root = h1.dir.parent().unwrap_or(&h1.dir).join("pools");
+    let path = |name: &str| root.join(name).display().to_string();
+    let allowed = |v: &Value| -> Vec<String> {
+        v["allowed_hosts"]
+            .as_array()
+            .unwrap_or_else(|| panic!("no allowed_hosts in {v}"))
+            .iter()
+            .filter_map(|h| h.as_str().map(String::from))
+            .collect()
+    };
+
+    // Created on host1, limited to two hosts (given out of order, one twice).
+    let fast = json(&h1.cli(&[
+        "pool",
+        "create",
+        "fast",
+        "--type",
+        "dir",
+        "--path",
+        &path("fast"),
+        "--hosts",
+        "host2,host1,host2",
+        "-o",
+        "json",
+    ]));
+    assert_eq!(allowed(&fast), ["host1", "host2"]);
+    // Read back from another host.
+    let got = json(&h3.cli(&["pool", "get", "fast", "-o", "json"]));
+    assert_eq!(allowed(&got), ["host1", "host2"]);
+    let out = h1.cli(&[
+        "pool",
+        "create",
+        "any",
+        "--type",
+        "dir",
+        "--path",
+        &path("any"),
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let list = json(&h1.cli(&["pool", "list", "-o", "json"]));
+    assert_eq!(names(&list, "pools"), ["any", "fast"]);
+    assert_eq!(allowed(&list["pools"][0]), Vec::<String>::new());
+    let table = stdout(&h1.cli(&["pool", "list"]));
+    let row = |name: &str| {
+        table
+            .lines()
+            .find(|l| l.trim_start().starts_with(name))
+            .unwrap_or_else(|| panic!("no {name} row in {table}"))
+            .to_string()
+    };
+    assert!(
+        table.lines().next().is_some_and(|h| h.contains("HOSTS")),
+        "{table}"
+    );
+    assert!(row("fast").contains("host1,host2"), "{table}");
+    assert!(row("any").contains("all"), "{table}");
+
+    // Names that are not members are refused, naming the host; nothing is created.
+    let cases: &[(&[&str], &str, &str)] = &[
+        (
+            &[
+                "pool",
+                "create",
+                "p2",
+                "--type",
+                "dir",
+                "--path",
+                "/p2",
+                "--hosts",
+                "host1,host9",
+            ],
+            "host host9 is not a member of this cluster",
+            "NotFound",
+        ),
+        (
+            &[
+                "pool", "create", "p2", "--type", "dir", "--path", "/p2", "--hosts", "Host1",
+            ],
+            "host name 'Host1'",
+            "InvalidArgument",
+        ),
+        (
+            &["pool", "set-hosts", "fast", "host3,ghost"],
+            "host ghost is not a member of this cluster",
+            "NotFound",
+        ),
+        (
+            &["pool", "set-hosts", "nope", "host1"],
+            "pool nope does not exist",
+            "NotFound",
+        ),
+    ];
+    for (args, msg, code) in cases {
+        refused(&h3.cli(args), msg, code);
+    }
+    let list = json(&h1.cli(&["pool", "list", "-o", "json"]));
+    assert_eq!(names(&list, "pools"), ["any", "fast"]);
+    assert_eq!(allowed(&list["pools"][1]), ["host1", "host2"]);
+    // Either a list or --all, not both, not neither.
+    assert!(!h1.cli(&["pool", "set-hosts", "fast"]).status.success());
+    assert!(!h1
+        .cli(&["pool", "set-hosts", "fast", "host1", "--all"])
+        .status
+        .success());
+
+    // set-hosts replaces the limit (sent to a follower: forwarded to the leader)...
+    let set = json(&h3.cli(&["pool", "set-hosts", "fast", "host3", "-o", "json"]));
+    assert_eq!(allowed(&set), ["host3"]);
+    let got = json(&h1.cli(&["pool", "get", "fast", "-o", "json"]));
+    assert_eq!(allowed(&got), ["host3"]);
+    let out = h1.cli(&["pool", "set-hosts", "fast", "host1,host3"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains("pool fast hosts: host1,host3"),
+        "{}",
+        stdout(&out)
+    );
+    // ...and --all lifts it.
+    let set = json(&h1.cli(&["pool", "set-hosts", "fast", "--all", "-o", "json"]));
+    assert_eq!(allowed(&set), Vec::<String>::new());
+    let got = json(&h3.cli(&["pool", "get", "fast", "-o", "json"]));
+    assert_eq!(allowed(&got), Vec::<String>::new());
     Ok(())
 }

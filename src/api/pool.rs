@@ -1,6 +1,7 @@
-//! `quantix.v1.PoolService`: create, get, list and delete storage pools. Validates early (the
-//! same rules `apply` enforces) so a bad request fails with a field-naming message before it
-//! reaches the log. Host observations are proposed by agents, not through this service.
+//! `quantix.v1.PoolService`: create, get, list and delete storage pools, and limit them to
+//! some hosts. Validates early (the same rules `apply` enforces) so a bad request fails with a
+//! field-naming message before it reaches the log; whether limit hosts are members is checked
+//! in `apply`. Host observations are proposed by agents, not through this service.
 
 use tonic::{Request, Response, Status};
 
@@ -8,7 +9,7 @@ use super::cluster::is_stale;
 use super::status::to_status;
 use crate::cluster::{ClusterError, Host};
 use crate::model::names;
-use crate::model::pool::{Pool, PoolFields, PoolKind, PoolSpec, PoolType};
+use crate::model::pool::{validate_hosts, Pool, PoolFields, PoolKind, PoolSpec, PoolType};
 use crate::proto::v1 as pb;
 use crate::proto::v1::pool_service_server::PoolService;
 use crate::state::pools::{self, PoolApplied, PoolCommand};
@@ -52,6 +53,7 @@ fn to_proto(p: &Pool) -> pb::Pool {
             })
             .collect(),
         reachable_from: p.reachable_from().into_iter().map(String::from).collect(),
+        allowed_hosts: p.spec.hosts.clone(),
         ..Default::default()
     };
     match &p.spec.kind {
@@ -90,6 +92,7 @@ impl PoolService for PoolApi {
                 server: r.server,
                 export: r.export,
                 mount_point: r.mount_point,
+                hosts: r.allowed_hosts,
             },
         )
         .map_err(invalid)?;
@@ -158,5 +161,28 @@ impl PoolService for PoolApi {
             .await
             .map_err(to_status)?;
         Ok(Response::new(pb::DeletePoolResponse {}))
+    }
+
+    #[tracing::instrument(skip_all, fields(host = %self.host.name()))]
+    async fn set_pool_hosts(
+        &self,
+        req: Request<pb::SetPoolHostsRequest>,
+    ) -> Result<Response<pb::Pool>, Status> {
+        let r = req.into_inner();
+        names::validate_label("pool name", &r.name).map_err(invalid)?;
+        let hosts = validate_hosts(&r.allowed_hosts).map_err(invalid)?;
+        let cmd = Command::Pool(PoolCommand::SetHosts {
+            pool: r.name,
+            hosts,
+        });
+        match self
+            .host
+            .write_ok(cmd, Some(r.request_id))
+            .await
+            .map_err(to_status)?
+        {
+            Applied::Pool(PoolApplied::PoolHostsChanged(p)) => Ok(Response::new(to_proto(&p))),
+            other => Err(internal(format!("unexpected outcome {other:?}"))),
+        }
     }
 }

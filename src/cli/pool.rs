@@ -1,4 +1,4 @@
-//! `quantix pool ...`: create, list, get and delete storage pools.
+//! `quantix pool ...`: create, list, get and delete storage pools, and limit them to hosts.
 
 use clap::{Subcommand, ValueEnum};
 use serde_json::{json, Value};
@@ -40,6 +40,9 @@ pub enum PoolCmd {
         /// nfs: where hosts mount it (default /var/lib/quantix/mnt/NAME).
         #[arg(long)]
         mount_point: Option<String>,
+        /// Only these member hosts may use the pool (comma-separated; default: every host).
+        #[arg(long, value_delimiter = ',')]
+        hosts: Vec<String>,
     },
     /// List pools and which hosts reach them.
     List {
@@ -54,6 +57,20 @@ pub enum PoolCmd {
     },
     /// Delete a pool no image or VM uses.
     Delete { name: String },
+    /// Limit a pool to some member hosts (`h1,h2`), or let every host use it (`--all`).
+    SetHosts {
+        name: String,
+        /// The hosts, comma-separated.
+        #[arg(
+            value_delimiter = ',',
+            required_unless_present = "all",
+            conflicts_with = "all"
+        )]
+        hosts: Vec<String>,
+        /// Lift the limit: every host may use the pool.
+        #[arg(long)]
+        all: bool,
+    },
 }
 
 fn type_name(p: &Pool) -> &'static str {
@@ -78,6 +95,7 @@ fn pool_json(p: &Pool) -> Value {
         "type": type_name(p),
         "shared": p.shared,
         "created_at": output::time(p.created_at_ms),
+        "allowed_hosts": p.allowed_hosts,
         "reachable_from": p.reachable_from,
         "hosts": p.hosts.iter().map(|h| json!({
             "host": h.host,
@@ -106,17 +124,34 @@ fn reachable(p: &Pool) -> String {
     }
 }
 
+/// The hosts that may use the pool, in one column.
+fn allowed(p: &Pool) -> String {
+    if p.allowed_hosts.is_empty() {
+        "all".into()
+    } else {
+        p.allowed_hosts.join(",")
+    }
+}
+
 fn pool_row(p: &Pool) -> Vec<String> {
     vec![
         p.name.clone(),
         type_name(p).into(),
         source(p),
         if p.shared { "yes" } else { "no" }.into(),
+        allowed(p),
         reachable(p),
     ]
 }
 
-const HEADERS: [&str; 5] = ["name", "type", "source", "shared", "reachable from"];
+const HEADERS: [&str; 6] = [
+    "name",
+    "type",
+    "source",
+    "shared",
+    "hosts",
+    "reachable from",
+];
 
 pub async fn run(endpoint: &str, out: Format, cmd: PoolCmd) -> Result<(), CliError> {
     let mut c = PoolServiceClient::new(connect(endpoint).await?);
@@ -129,6 +164,7 @@ pub async fn run(endpoint: &str, out: Format, cmd: PoolCmd) -> Result<(), CliErr
             server,
             export,
             mount_point,
+            hosts,
         } => {
             let p = c
                 .create_pool(CreatePoolRequest {
@@ -142,6 +178,7 @@ pub async fn run(endpoint: &str, out: Format, cmd: PoolCmd) -> Result<(), CliErr
                     server: server.unwrap_or_default(),
                     export: export.unwrap_or_default(),
                     mount_point: mount_point.unwrap_or_default(),
+                    allowed_hosts: hosts,
                     request_id: request_id(),
                 })
                 .await?
@@ -149,7 +186,17 @@ pub async fn run(endpoint: &str, out: Format, cmd: PoolCmd) -> Result<(), CliErr
             match out {
                 Format::Json => output::json(&pool_json(&p)),
                 Format::Table => {
-                    println!("created {} pool {} ({})", type_name(&p), p.name, source(&p))
+                    let limit = if p.allowed_hosts.is_empty() {
+                        String::new()
+                    } else {
+                        format!(", limited to {}", allowed(&p))
+                    };
+                    println!(
+                        "created {} pool {} ({}){limit}",
+                        type_name(&p),
+                        p.name,
+                        source(&p)
+                    )
                 }
             }
         }
@@ -212,6 +259,20 @@ pub async fn run(endpoint: &str, out: Format, cmd: PoolCmd) -> Result<(), CliErr
             match out {
                 Format::Json => output::json(&json!({"deleted": name})),
                 Format::Table => println!("deleted pool {name}"),
+            }
+        }
+        PoolCmd::SetHosts { name, hosts, all } => {
+            let p = c
+                .set_pool_hosts(SetPoolHostsRequest {
+                    name,
+                    allowed_hosts: if all { Vec::new() } else { hosts },
+                    request_id: request_id(),
+                })
+                .await?
+                .into_inner();
+            match out {
+                Format::Json => output::json(&pool_json(&p)),
+                Format::Table => println!("pool {} hosts: {}", p.name, allowed(&p)),
             }
         }
     }

@@ -1,7 +1,8 @@
 //! Storage pools: where disks and images live. A pool is a directory (`dir`, local to each
 //! host unless marked shared) or an NFS export mounted on every host (`nfs`, always shared).
-//! Owns: the pool record, what each host last observed of it, and the validation of what a
-//! user asks for. May use: `model::names`. Realising a pool on a host is the agent's job; this
+//! Owns: the pool record, what each host last observed of it, the hosts it is limited to
+//! (like Proxmox's per-storage `nodes`), and the validation of what a user asks for.
+//! May use: `model::names`. Realising a pool on a host is the agent's job; this
 //! module only says what the pool is and what hosts reported.
 
 use serde::{Deserialize, Serialize};
@@ -116,6 +117,9 @@ impl PoolKind {
 pub struct PoolSpec {
     pub name: String,
     pub kind: PoolKind,
+    /// The only hosts that may use the pool, sorted and without duplicates; empty means every
+    /// host. (Not to be confused with `Pool::hosts`, the hosts' observations.)
+    pub hosts: Vec<String>,
 }
 
 /// The fields of a create request as they arrive (flat, all optional), before they are
@@ -127,6 +131,8 @@ pub struct PoolFields {
     pub server: String,
     pub export: String,
     pub mount_point: String,
+    /// Host names the pool is limited to; empty for every host.
+    pub hosts: Vec<String>,
 }
 
 impl PoolSpec {
@@ -178,7 +184,28 @@ impl PoolSpec {
         Ok(PoolSpec {
             name: name.to_string(),
             kind,
+            hosts: validate_hosts(&f.hosts)?,
         })
+    }
+
+    /// True if `host` may use the pool.
+    pub fn allows(&self, host: &str) -> bool {
+        self.hosts.is_empty() || self.hosts.iter().any(|h| h == host)
+    }
+
+    /// Why a host outside the restriction cannot use the pool, e.g. "pool nas is limited to
+    /// hosts h1, h2" (only meaningful when `hosts` is not empty).
+    pub fn limited_reason(&self) -> String {
+        let noun = if self.hosts.len() == 1 {
+            "host"
+        } else {
+            "hosts"
+        };
+        format!(
+            "pool {} is limited to {noun} {}",
+            self.name,
+            self.hosts.join(", ")
+        )
     }
 
     /// Re-checks a spec that came through the log (apply does not trust the proposer).
@@ -187,6 +214,7 @@ impl PoolSpec {
             PoolKind::Dir { path, shared } => PoolFields {
                 path: path.clone(),
                 shared: *shared,
+                hosts: self.hosts.clone(),
                 ..PoolFields::default()
             },
             PoolKind::Nfs {
@@ -197,6 +225,7 @@ impl PoolSpec {
                 server: server.clone(),
                 export: export.clone(),
                 mount_point: mount_point.clone(),
+                hosts: self.hosts.clone(),
                 ..PoolFields::default()
             },
         };
@@ -229,14 +258,25 @@ impl Pool {
         &self.spec.name
     }
 
-    /// Hosts whose last report says they reach the pool, in name order.
+    /// Hosts whose last report says they reach the pool and that may use it, in name order.
     pub fn reachable_from(&self) -> Vec<&str> {
         self.hosts
             .iter()
-            .filter(|(_, o)| o.reachable)
+            .filter(|(h, o)| o.reachable && self.spec.allows(h))
             .map(|(h, _)| h.as_str())
             .collect()
     }
+}
+
+/// Checks each name of a host restriction and returns them sorted, without duplicates.
+pub fn validate_hosts(hosts: &[String]) -> Result<Vec<String>, PoolError> {
+    for h in hosts {
+        names::validate_label("host name", h)?;
+    }
+    let mut out = hosts.to_vec();
+    out.sort();
+    out.dedup();
+    Ok(out)
 }
 
 /// Validates an absolute path and returns it without a trailing '/'. `allow_root`: whether
@@ -454,6 +494,24 @@ mod tests {
                 },
                 "path does not apply to pool type nfs",
             ),
+            (
+                "p",
+                PoolType::Dir,
+                PoolFields {
+                    hosts: vec!["h1".into(), "H2".into()],
+                    ..dir("/x")
+                },
+                "host name 'H2'",
+            ),
+            (
+                "p",
+                PoolType::Nfs,
+                PoolFields {
+                    hosts: vec![String::new()],
+                    ..nfs("nas", "/srv", "")
+                },
+                "host name",
+            ),
         ];
         for (name, ty, fields, msg) in cases {
             let e = PoolSpec::new(name, ty, fields.clone())
@@ -465,6 +523,51 @@ mod tests {
             .unwrap_err()
             .to_string()
             .contains("pool type 'lvm'"));
+    }
+
+    #[test]
+    fn host_restrictions_are_sorted_and_deduplicated() {
+        // (hosts given, stored, allows h1, allows h3)
+        let cases: Vec<(&[&str], &[&str], bool, bool)> = vec![
+            (&[], &[], true, true),
+            (&["h2", "h1", "h2"], &["h1", "h2"], true, false),
+            (&["h3"], &["h3"], false, true),
+        ];
+        for (given, stored, h1, h3) in cases {
+            let f = PoolFields {
+                hosts: given.iter().map(|h| h.to_string()).collect(),
+                ..dir("/p")
+            };
+            let p = PoolSpec::new("p", PoolType::Dir, f).unwrap();
+            assert_eq!(p.hosts, stored, "{given:?}");
+            assert_eq!((p.allows("h1"), p.allows("h3")), (h1, h3), "{given:?}");
+            assert_eq!(p.validate().unwrap(), p, "validation is idempotent");
+        }
+        let one = PoolSpec::new(
+            "nas",
+            PoolType::Nfs,
+            PoolFields {
+                hosts: vec!["h2".into()],
+                ..nfs("nas", "/srv", "")
+            },
+        )
+        .unwrap();
+        assert_eq!(one.limited_reason(), "pool nas is limited to host h2");
+        let two = PoolSpec {
+            hosts: vec!["a".into(), "b".into()],
+            ..one
+        };
+        assert_eq!(two.limited_reason(), "pool nas is limited to hosts a, b");
+        // A spec from the log is re-checked, restriction included.
+        let bad = PoolSpec {
+            hosts: vec!["b".into(), "Bad".into()],
+            ..two
+        };
+        assert!(bad
+            .validate()
+            .unwrap_err()
+            .to_string()
+            .contains("host name 'Bad'"));
     }
 
     #[test]
@@ -485,5 +588,8 @@ mod tests {
         pool.hosts.insert("h1".into(), obs(false));
         pool.hosts.insert("h3".into(), obs(true));
         assert_eq!(pool.reachable_from(), vec!["h2", "h3"]);
+        // A host outside the restriction never counts, whatever it reported.
+        pool.spec.hosts = vec!["h1".into(), "h2".into()];
+        assert_eq!(pool.reachable_from(), vec!["h2"]);
     }
 }

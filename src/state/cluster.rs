@@ -1,6 +1,8 @@
 //! Cluster-level commands: the first entry (`InitCluster`), join tokens, host records.
 //! Raft membership itself is changed by the leader through openraft; these records are what
 //! the rest of the state (and users) see. Token checks use the time fixed in the request.
+//! Removing a host also drops what is kept per host in other tables (inventory, pool and image
+//! reports, pool limits), so a later host of the same name starts clean.
 
 use super::command::{Applied, Outcome, RejectKind};
 use super::folders;
@@ -142,14 +144,41 @@ pub fn consume_token(
     Ok(Outcome::Applied(Applied::HostJoined(rec)))
 }
 
-/// The refusal for removing host `name` while VMs are placed on or pinned to it. The leader
-/// also asks this before it changes Raft membership, so a refused removal changes nothing.
-pub fn vms_hold_host(kv: &impl KvRead, name: &str) -> Result<Option<Outcome>, KvError> {
-    super::refs::refuse_if_referenced(kv, super::refs::Ref::Host(name), |vms| {
-        format!("host {name} still holds {vms}: move or delete them first")
-    })
+/// Why host `name` cannot be removed yet, or `None`: VMs placed on or pinned to it, or a pool
+/// limited to it alone. The leader also asks this before it changes Raft membership, so a
+/// refused removal changes nothing; `remove_host` asks again in apply.
+pub fn removal_refusal(kv: &impl KvRead, name: &str) -> Result<Option<Outcome>, KvError> {
+    if let Some(refusal) =
+        super::refs::refuse_if_referenced(kv, super::refs::Ref::Host(name), |vms| {
+            format!("host {name} still holds {vms}: move or delete them first")
+        })?
+    {
+        return Ok(Some(refusal));
+    }
+    // Taking the last host out of a limit would turn it into "every host": refuse instead.
+    if let Some(pool) = super::pools::list(kv)?
+        .into_iter()
+        .find(|p| p.spec.hosts == [name])
+    {
+        return Ok(Some(Outcome::reject(
+            RejectKind::FailedPrecondition,
+            format!(
+                "pool {} is limited to host {name} only; change its hosts first (`quantix pool set-hosts {} ...`)",
+                pool.spec.name, pool.spec.name
+            ),
+        )));
+    }
+    Ok(None)
 }
 
+/// The old name of `removal_refusal`, still called by `cluster::membership`; it answers the
+/// same, so the leader's check and apply's check cannot drift apart.
+pub fn vms_hold_host(kv: &impl KvRead, name: &str) -> Result<Option<Outcome>, KvError> {
+    removal_refusal(kv, name)
+}
+
+/// Removes the host's record and everything kept per host: its inventory, its pool and image
+/// reports, and its name in pool limits (a limit naming only this host refuses the removal).
 pub fn remove_host(kv: &mut impl Kv, name: &str) -> Result<Outcome, KvError> {
     let Some(host) = tables::host(kv, name)? else {
         return Ok(Outcome::reject(
@@ -157,7 +186,7 @@ pub fn remove_host(kv: &mut impl Kv, name: &str) -> Result<Outcome, KvError> {
             format!("host {name} is not a member"),
         ));
     };
-    if let Some(refusal) = vms_hold_host(kv, name)? {
+    if let Some(refusal) = removal_refusal(kv, name)? {
         return Ok(refusal);
     }
     if tables::hosts(kv)?.len() <= 1 {
@@ -166,8 +195,22 @@ pub fn remove_host(kv: &mut impl Kv, name: &str) -> Result<Outcome, KvError> {
             format!("host {name} is the last member and cannot be removed"),
         ));
     }
+    // Every refusal is above this line: nothing is written before it.
     kv.delete(Table::Hosts, name.as_bytes())?;
     super::hosts::forget(kv, name)?;
+    for mut pool in super::pools::list(kv)? {
+        let observed = pool.hosts.remove(name).is_some();
+        let before = pool.spec.hosts.len();
+        pool.spec.hosts.retain(|h| h != name);
+        if observed || pool.spec.hosts.len() != before {
+            tables::put(kv, Table::Pools, pool.spec.name.as_bytes(), &pool)?;
+        }
+    }
+    for mut image in super::images::list(kv, None)? {
+        if image.hosts.remove(name).is_some() {
+            tables::put(kv, Table::Images, image.spec.name.as_bytes(), &image)?;
+        }
+    }
     Ok(Outcome::Applied(Applied::HostRemoved(host)))
 }
 
@@ -323,5 +366,135 @@ mod tests {
         consume_token(&mut kv, 2, "t", "s", &host("h2", 2)).unwrap();
         assert!(kind(&remove_host(&mut kv, "h2").unwrap()).is_none());
         assert!(tables::host(&kv, "h2").unwrap().is_none());
+    }
+
+    /// h1 (bootstrap) plus h2 and h3 joined; pool `only2` limited to h2, `two` to h2 and h3,
+    /// `all` unlimited; each has a report from h2, and image `img` has h2's copy.
+    fn with_reports_from_h2() -> crate::state::MemKv {
+        use crate::model::image::{HostImageStatus, ImageFormat, ImageKind, ImageSpec};
+        use crate::model::pool::{PoolKind, PoolSpec};
+        use crate::state::images::{self, ImageCommand};
+        use crate::state::pools::{self, PoolCommand};
+        let mut kv = fresh();
+        create_token(&mut kv, 1, "t", "s", 10).unwrap();
+        consume_token(&mut kv, 2, "t", "s", &host("h2", 2)).unwrap();
+        create_token(&mut kv, 3, "u", "s", 10).unwrap();
+        consume_token(&mut kv, 4, "u", "s", &host("h3", 3)).unwrap();
+        for (pool, hosts) in [
+            ("only2", vec!["h2"]),
+            ("two", vec!["h2", "h3"]),
+            ("all", vec![]),
+        ] {
+            let spec = PoolSpec {
+                name: pool.into(),
+                kind: PoolKind::Dir {
+                    path: format!("/pools/{pool}"),
+                    shared: false,
+                },
+                hosts: hosts.into_iter().map(String::from).collect(),
+            };
+            let out = pools::apply(&mut kv, 5, &PoolCommand::CreatePool(spec)).unwrap();
+            assert!(kind(&out).is_none(), "{out:?}");
+            let out = pools::apply(
+                &mut kv,
+                6,
+                &PoolCommand::Observe {
+                    pool: pool.into(),
+                    host: "h2".into(),
+                    reachable: true,
+                    reason: String::new(),
+                    capacity_mib: 10,
+                    free_mib: 5,
+                },
+            )
+            .unwrap();
+            assert!(kind(&out).is_none(), "{out:?}");
+        }
+        let spec = ImageSpec {
+            name: "img".into(),
+            kind: ImageKind::Iso,
+            os: String::new(),
+            format: ImageFormat::Iso,
+            url: "https://example.com/x.iso".into(),
+            sha256: None,
+            pool: "all".into(),
+        };
+        images::apply(&mut kv, 7, &ImageCommand::CreateImage(spec)).unwrap();
+        for h in ["h2", "h3"] {
+            let out = images::apply(
+                &mut kv,
+                8,
+                &ImageCommand::Observe {
+                    image: "img".into(),
+                    host: h.into(),
+                    status: HostImageStatus::Ready,
+                },
+            )
+            .unwrap();
+            assert!(kind(&out).is_none(), "{out:?}");
+        }
+        kv
+    }
+
+    #[test]
+    fn remove_host_is_refused_before_any_write_while_a_pool_is_limited_to_it_alone() {
+        let mut kv = with_reports_from_h2();
+        let before = kv.clone();
+        let msg = "pool only2 is limited to host h2 only; change its hosts first";
+        // The leader asks first, before it touches Raft membership...
+        match removal_refusal(&kv, "h2").unwrap() {
+            Some(Outcome::Rejected(r)) => {
+                assert_eq!(r.kind, RejectKind::FailedPrecondition);
+                assert!(r.message.contains(msg), "{}", r.message);
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(
+            vms_hold_host(&kv, "h2").unwrap(),
+            removal_refusal(&kv, "h2").unwrap()
+        );
+        assert_eq!(removal_refusal(&kv, "h3").unwrap(), None);
+        // ...and apply refuses the same way, changing nothing.
+        match remove_host(&mut kv, "h2").unwrap() {
+            Outcome::Rejected(r) => assert!(r.message.contains(msg), "{}", r.message),
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(kv, before);
+    }
+
+    #[test]
+    fn remove_host_drops_its_reports_and_its_name_in_pool_limits() {
+        use crate::state::{images, pools};
+        let mut kv = with_reports_from_h2();
+        let out = pools::apply(
+            &mut kv,
+            9,
+            &pools::PoolCommand::SetHosts {
+                pool: "only2".into(),
+                hosts: vec!["h1".into(), "h2".into()],
+            },
+        )
+        .unwrap();
+        assert!(kind(&out).is_none(), "{out:?}");
+        assert!(kind(&remove_host(&mut kv, "h2").unwrap()).is_none());
+        let limits: Vec<(String, Vec<String>, usize)> = pools::list(&kv)
+            .unwrap()
+            .into_iter()
+            .map(|p| (p.spec.name, p.spec.hosts, p.hosts.len()))
+            .collect();
+        assert_eq!(
+            limits,
+            [
+                ("all".to_string(), vec![], 0),
+                ("only2".to_string(), vec!["h1".to_string()], 0),
+                ("two".to_string(), vec!["h3".to_string()], 0),
+            ]
+        );
+        let img = images::get(&kv, "img").unwrap().unwrap();
+        assert_eq!(img.ready_on(), ["h3"]);
+        // A new host of the same name starts with no reports.
+        create_token(&mut kv, 20, "v", "s", 30).unwrap();
+        consume_token(&mut kv, 21, "v", "s", &host("h2", 22)).unwrap();
+        assert!(pools::get(&kv, "all").unwrap().unwrap().hosts.is_empty());
     }
 }

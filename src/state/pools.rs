@@ -1,7 +1,10 @@
 //! Pool commands (`PoolCommand`), their apply, and pools queries. Pools are stored in
 //! `Table::Pools` keyed by name, so the name is unique by construction.
 //! Invariants kept here: a pool is not deleted while an image or a VM refers to it (scans in
-//! `state::refs`); observations come only from member hosts and are kept per host.
+//! `state::refs`); observations come only from member hosts and are kept per host; the hosts a
+//! pool is limited to are members when the limit is set, and an observation from a host outside
+//! the limit is stored as unreachable (with the limit as its reason), so nothing that reads
+//! observations can place work there. `cluster::remove_host` drops a removed host from both.
 //! May use: `model`, `state::{kv, tables, codec, refs}`.
 
 use serde::{Deserialize, Serialize};
@@ -12,7 +15,7 @@ use super::command::{Applied, Outcome, RejectKind};
 use super::kv::{Kv, KvError, KvRead, Table};
 use super::refs::{self, Ref};
 use super::tables;
-use crate::model::pool::{Pool, PoolObservation, PoolSpec};
+use crate::model::pool::{validate_hosts, Pool, PoolObservation, PoolSpec};
 use crate::model::UnixMillis;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -30,6 +33,11 @@ pub enum PoolCommand {
         capacity_mib: u64,
         free_mib: u64,
     },
+    /// Limits the pool to these hosts (empty: every host may use it).
+    SetHosts {
+        pool: String,
+        hosts: Vec<String>,
+    },
 }
 
 impl PoolCommand {
@@ -38,6 +46,7 @@ impl PoolCommand {
             PoolCommand::CreatePool(_) => "create_pool",
             PoolCommand::DeletePool { .. } => "delete_pool",
             PoolCommand::Observe { .. } => "observe_pool",
+            PoolCommand::SetHosts { .. } => "set_pool_hosts",
         }
     }
 
@@ -46,7 +55,9 @@ impl PoolCommand {
         match self {
             PoolCommand::CreatePool(s) => format!("pool {}", s.name),
             PoolCommand::DeletePool { name } => format!("pool {name}"),
-            PoolCommand::Observe { pool, .. } => format!("pool {pool}"),
+            PoolCommand::Observe { pool, .. } | PoolCommand::SetHosts { pool, .. } => {
+                format!("pool {pool}")
+            }
         }
     }
 }
@@ -57,6 +68,7 @@ pub enum PoolApplied {
     PoolCreated(Pool),
     PoolDeleted { name: String },
     PoolObserved(Pool),
+    PoolHostsChanged(Pool),
 }
 
 pub fn apply(kv: &mut impl Kv, at: UnixMillis, cmd: &PoolCommand) -> Result<Outcome, KvError> {
@@ -83,6 +95,7 @@ pub fn apply(kv: &mut impl Kv, at: UnixMillis, cmd: &PoolCommand) -> Result<Outc
                 at,
             },
         ),
+        PoolCommand::SetHosts { pool, hosts } => set_hosts(kv, at, pool, hosts),
     }
 }
 
@@ -100,6 +113,9 @@ fn create(kv: &mut impl Kv, at: UnixMillis, spec: &PoolSpec) -> Result<Outcome, 
             RejectKind::AlreadyExists,
             format!("pool {} already exists", spec.name),
         ));
+    }
+    if let Some(refusal) = unknown_host(kv, &spec.hosts)? {
+        return Ok(refusal);
     }
     let pool = Pool {
         spec,
@@ -146,7 +162,10 @@ fn observe(
         ));
     }
     obs.reason = obs.reason.trim().to_string();
-    if obs.reachable {
+    if !pool.spec.allows(host) {
+        // Whatever the host says, it must not use the pool.
+        obs = limited(&pool.spec, at);
+    } else if obs.reachable {
         if obs.free_mib > obs.capacity_mib {
             return Ok(Outcome::reject(
                 RejectKind::InvalidArgument,
@@ -171,6 +190,70 @@ fn observe(
     pool.hosts.insert(host.to_string(), obs);
     tables::put(kv, Table::Pools, name.as_bytes(), &pool)?;
     Ok(applied(PoolApplied::PoolObserved(pool)))
+}
+
+fn set_hosts(
+    kv: &mut impl Kv,
+    at: UnixMillis,
+    name: &str,
+    hosts: &[String],
+) -> Result<Outcome, KvError> {
+    let Some(mut pool) = get(kv, name)? else {
+        return Ok(Outcome::reject(
+            RejectKind::NotFound,
+            format!("pool {name} does not exist"),
+        ));
+    };
+    let hosts = match validate_hosts(hosts) {
+        Ok(h) => h,
+        Err(e) => {
+            return Ok(Outcome::reject(
+                RejectKind::InvalidArgument,
+                format!("hosts of pool {name}: {e}"),
+            ))
+        }
+    };
+    if let Some(refusal) = unknown_host(kv, &hosts)? {
+        return Ok(refusal);
+    }
+    let before = std::mem::replace(&mut pool.spec.hosts, hosts);
+    let was_allowed = |h: &str| before.is_empty() || before.iter().any(|b| b == h);
+    let spec = pool.spec.clone();
+    pool.hosts.retain(|h, obs| {
+        if !spec.allows(h) {
+            *obs = limited(&spec, at);
+            true
+        } else {
+            // Only the old limit spoke for a host let in again; its own report is to come.
+            was_allowed(h)
+        }
+    });
+    tables::put(kv, Table::Pools, name.as_bytes(), &pool)?;
+    Ok(applied(PoolApplied::PoolHostsChanged(pool)))
+}
+
+/// The refusal naming the first of `hosts` that is not a member, if any.
+fn unknown_host(kv: &impl KvRead, hosts: &[String]) -> Result<Option<Outcome>, KvError> {
+    for h in hosts {
+        if tables::host(kv, h)?.is_none() {
+            return Ok(Some(Outcome::reject(
+                RejectKind::NotFound,
+                format!("host {h} is not a member of this cluster"),
+            )));
+        }
+    }
+    Ok(None)
+}
+
+/// The observation stored for a host outside the pool's limit.
+fn limited(spec: &PoolSpec, at: UnixMillis) -> PoolObservation {
+    PoolObservation {
+        reachable: false,
+        reason: spec.limited_reason(),
+        capacity_mib: 0,
+        free_mib: 0,
+        at,
+    }
 }
 
 /// One pool by name.

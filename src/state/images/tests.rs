@@ -22,6 +22,7 @@ fn pool_cmd(name: &str) -> PoolCommand {
             path: format!("/pools/{name}"),
             shared: false,
         },
+        hosts: Vec::new(),
     })
 }
 

@@ -22,6 +22,35 @@ fn dir_spec(name: &str, path: &str) -> PoolSpec {
             path: path.into(),
             shared: false,
         },
+        hosts: Vec::new(),
+    }
+}
+
+fn limited_spec(name: &str, hosts: &[&str]) -> PoolSpec {
+    PoolSpec {
+        hosts: strings(hosts),
+        ..dir_spec(name, &format!("/pools/{name}"))
+    }
+}
+
+fn strings(v: &[&str]) -> Vec<String> {
+    v.iter().map(|s| s.to_string()).collect()
+}
+
+/// A cluster with members h1 (from `init`), h2 and h3.
+fn three_hosts() -> MemKv {
+    let mut kv = init();
+    for (name, id) in [("h2", 2), ("h3", 3)] {
+        let rec = crate::state::apply::tests::host(name, id);
+        tables::put(&mut kv, Table::Hosts, name.as_bytes(), &rec).unwrap();
+    }
+    kv
+}
+
+fn set_hosts_cmd(pool: &str, hosts: &[&str]) -> PoolCommand {
+    PoolCommand::SetHosts {
+        pool: pool.into(),
+        hosts: strings(hosts),
     }
 }
 
@@ -128,6 +157,7 @@ fn create_refusals() {
                     export: "/srv".into(),
                     mount_point: "/mnt/p3".into(),
                 },
+                hosts: Vec::new(),
             },
             RejectKind::InvalidArgument,
             "nfs server 'bad server'",
@@ -324,9 +354,165 @@ fn kinds_and_targets() {
         (PoolCommand::CreatePool(dir_spec("a", "/a")), "create_pool"),
         (PoolCommand::DeletePool { name: "a".into() }, "delete_pool"),
         (observe_cmd("a", "h1", true, "", 0, 0), "observe_pool"),
+        (set_hosts_cmd("a", &["h1"]), "set_pool_hosts"),
     ];
     for (c, kind) in cmds {
         assert_eq!(c.kind(), kind);
         assert_eq!(c.target(), "pool a");
     }
+}
+
+#[test]
+fn create_with_hosts_stores_them_sorted_and_checks_membership() {
+    let mut kv = three_hosts();
+    let out = apply(
+        &mut kv,
+        5,
+        &PoolCommand::CreatePool(limited_spec("p", &["h3", "h1", "h3"])),
+    )
+    .unwrap();
+    let Outcome::Applied(Applied::Pool(PoolApplied::PoolCreated(p))) = out else {
+        panic!("{out:?}");
+    };
+    assert_eq!(p.spec.hosts, ["h1", "h3"]);
+    assert_eq!(get(&kv, "p").unwrap(), Some(p));
+
+    let before = kv.clone();
+    let cases: Vec<(PoolSpec, RejectKind, &str)> = vec![
+        (
+            limited_spec("q", &["h1", "h9"]),
+            RejectKind::NotFound,
+            "host h9 is not a member of this cluster",
+        ),
+        (
+            limited_spec("q", &["H1"]),
+            RejectKind::InvalidArgument,
+            "host name 'H1'",
+        ),
+    ];
+    for (spec, kind, msg) in cases {
+        let r = rejected(apply(&mut kv, 6, &PoolCommand::CreatePool(spec.clone())).unwrap());
+        assert_eq!(r.kind, kind, "{spec:?}");
+        assert!(r.message.contains(msg), "{spec:?}: {}", r.message);
+    }
+    assert_eq!(kv, before, "a refusal changes nothing");
+}
+
+#[test]
+fn observe_from_a_host_outside_the_limit_is_stored_unreachable() {
+    let mut kv = three_hosts();
+    apply(
+        &mut kv,
+        5,
+        &PoolCommand::CreatePool(limited_spec("p", &["h1", "h2"])),
+    )
+    .unwrap();
+    // Whatever h3 reports (even numbers that would be refused from an allowed host)...
+    for cmd in [
+        observe_cmd("p", "h3", true, "", 1000, 400),
+        observe_cmd("p", "h3", true, "", 1, 2),
+        observe_cmd("p", "h3", false, "", 0, 0),
+    ] {
+        let out = apply(&mut kv, 10, &cmd).unwrap();
+        let Outcome::Applied(Applied::Pool(PoolApplied::PoolObserved(p))) = out else {
+            panic!("{cmd:?}: {out:?}");
+        };
+        // ...it is kept as unreachable, with the limit as the reason.
+        assert_eq!(
+            p.hosts["h3"],
+            PoolObservation {
+                reachable: false,
+                reason: "pool p is limited to hosts h1, h2".into(),
+                capacity_mib: 0,
+                free_mib: 0,
+                at: 10
+            },
+            "{cmd:?}"
+        );
+    }
+    apply(&mut kv, 11, &observe_cmd("p", "h1", true, "", 100, 50)).unwrap();
+    let p = get(&kv, "p").unwrap().unwrap();
+    assert_eq!(p.reachable_from(), ["h1"]);
+    // A host outside the limit must still be a member.
+    let r = rejected(apply(&mut kv, 12, &observe_cmd("p", "h9", true, "", 1, 1)).unwrap());
+    assert_eq!(r.kind, RejectKind::NotFound);
+}
+
+#[test]
+fn set_hosts_changes_the_limit_and_the_observations() {
+    let mut kv = three_hosts();
+    apply(&mut kv, 5, &PoolCommand::CreatePool(limited_spec("p", &[]))).unwrap();
+    for h in ["h1", "h2", "h3"] {
+        apply(&mut kv, 6, &observe_cmd("p", h, true, "", 100, 50)).unwrap();
+    }
+    let out = apply(&mut kv, 7, &set_hosts_cmd("p", &["h2", "h1"])).unwrap();
+    let Outcome::Applied(Applied::Pool(PoolApplied::PoolHostsChanged(p))) = out else {
+        panic!("{out:?}");
+    };
+    assert_eq!(p.spec.hosts, ["h1", "h2"]);
+    assert_eq!(p.reachable_from(), ["h1", "h2"]);
+    assert_eq!(
+        (
+            p.hosts["h3"].reachable,
+            p.hosts["h3"].reason.as_str(),
+            p.hosts["h3"].at
+        ),
+        (false, "pool p is limited to hosts h1, h2", 7)
+    );
+    assert_eq!(p.hosts["h1"].at, 6, "allowed hosts keep their report");
+    assert_eq!(get(&kv, "p").unwrap(), Some(p));
+
+    // Narrowing further re-words the reason for every host outside the limit.
+    apply(&mut kv, 8, &set_hosts_cmd("p", &["h1"])).unwrap();
+    let p = get(&kv, "p").unwrap().unwrap();
+    assert_eq!(p.reachable_from(), ["h1"]);
+    for h in ["h2", "h3"] {
+        assert_eq!(p.hosts[h].reason, "pool p is limited to host h1", "{h}");
+    }
+
+    // Clearing the limit drops the observations only the limit made: those hosts report anew.
+    apply(&mut kv, 9, &set_hosts_cmd("p", &[])).unwrap();
+    let p = get(&kv, "p").unwrap().unwrap();
+    assert!(p.spec.hosts.is_empty());
+    assert_eq!(p.hosts.keys().collect::<Vec<_>>(), ["h1"]);
+    apply(&mut kv, 10, &observe_cmd("p", "h3", true, "", 100, 50)).unwrap();
+    assert_eq!(
+        get(&kv, "p").unwrap().unwrap().reachable_from(),
+        ["h1", "h3"]
+    );
+}
+
+#[test]
+fn set_hosts_refusals_change_nothing() {
+    let mut kv = three_hosts();
+    apply(
+        &mut kv,
+        5,
+        &PoolCommand::CreatePool(limited_spec("p", &["h1"])),
+    )
+    .unwrap();
+    let before = kv.clone();
+    let cases: Vec<(PoolCommand, RejectKind, &str)> = vec![
+        (
+            set_hosts_cmd("nope", &["h1"]),
+            RejectKind::NotFound,
+            "pool nope does not exist",
+        ),
+        (
+            set_hosts_cmd("p", &["h2", "h9"]),
+            RejectKind::NotFound,
+            "host h9 is not a member of this cluster",
+        ),
+        (
+            set_hosts_cmd("p", &["h_2"]),
+            RejectKind::InvalidArgument,
+            "hosts of pool p: host name 'h_2'",
+        ),
+    ];
+    for (cmd, kind, msg) in cases {
+        let r = rejected(apply(&mut kv, 9, &cmd).unwrap());
+        assert_eq!(r.kind, kind, "{cmd:?}");
+        assert!(r.message.contains(msg), "{cmd:?}: {}", r.message);
+    }
+    assert_eq!(kv, before);
 }
