@@ -9,15 +9,20 @@
 //! | `state`   | `Command`, `apply`, tables, queries                           |
 //! | `raft`    | openraft type config, redb log store and state machine, wire  |
 //! | `cluster` | a running host: write path with forwarding, reads, membership |
+//! | `scheduler` | placement core (pure) and the leader loop                   |
+//! | `hypervisor` | the libvirt connection (`virt` crate)                      |
+//! | `agent`   | per-host work: inventory reports (VM reconcile to come)       |
 //! | `api`     | public tonic services and the one gRPC error mapping          |
 //! | `config`  | the daemon's TOML config                                      |
 //! | `cli`     | the `quantix` client                                          |
 //! | `web`     | the HTTP listener: `/metrics`, `/healthz` (dashboard later)    |
 
+pub mod agent;
 pub mod api;
 pub mod cli;
 pub mod cluster;
 pub mod config;
+pub mod hypervisor;
 pub mod model;
 pub mod proto;
 pub mod raft;

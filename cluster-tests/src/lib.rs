@@ -48,6 +48,9 @@ fn free_port() -> u16 {
 pub struct Opts {
     pub snapshot_after_entries: u64,
     pub keep_entries_after_snapshot: u64,
+    /// Per host (in order), its size as libvirt's test driver reports it: (CPUs, memory MiB).
+    /// Hosts beyond the list get 4 CPUs and 8 GiB.
+    pub sizes: Vec<(u32, u64)>,
 }
 
 impl Default for Opts {
@@ -55,6 +58,7 @@ impl Default for Opts {
         Opts {
             snapshot_after_entries: 10_000,
             keep_entries_after_snapshot: 1_000,
+            sizes: Vec::new(),
         }
     }
 }
@@ -232,13 +236,25 @@ impl Cluster {
             std::fs::create_dir_all(&node_dir)?;
             let port = free_port();
             let http_port = free_port();
+            let (cpus, memory_mib) = opts.sizes.get(i - 1).copied().unwrap_or((4, 8192));
+            let node_xml = node_dir.join("host.xml");
+            std::fs::write(
+                &node_xml,
+                format!(
+                    "<node><cpu><nodes>1</nodes><sockets>1</sockets><cores>{cpus}</cores>\
+                     <threads>1</threads><active>{cpus}</active><mhz>2000</mhz>\
+                     <model>x86_64</model></cpu><memory>{}</memory></node>\n",
+                    memory_mib * 1024
+                ),
+            )?;
             let config = format!(
                 "name = \"host{i}\"\ndata_dir = \"{}\"\ngrpc_addr = \"127.0.0.1:{port}\"\nhttp_addr = \"127.0.0.1:{}\"\n\n\
-                 [hypervisor]\nuri = \"test:///default\"\n\n\
+                 [hypervisor]\nuri = \"test://{}\"\n\n\
                  [raft]\nheartbeat_ms = 100\nelection_timeout_min_ms = 500\nelection_timeout_max_ms = 1000\n\
                  snapshot_after_entries = {}\nkeep_entries_after_snapshot = {}\n",
-                                node_dir.join("data").display(),
+                node_dir.join("data").display(),
                 http_port,
+                node_xml.display(),
                 opts.snapshot_after_entries,
                 opts.keep_entries_after_snapshot,
             );

@@ -153,6 +153,7 @@ async fn host_behind_a_purged_log_catches_up_by_snapshot() -> anyhow::Result<()>
     let opts = Opts {
         snapshot_after_entries: 50,
         keep_entries_after_snapshot: 10,
+        ..Opts::default()
     };
     let mut c = Cluster::form(3, 3, opts).await?;
     let leader = c.wait_for_leader(T).await?;
@@ -215,6 +216,7 @@ async fn whole_cluster_restart_keeps_all_state() -> anyhow::Result<()> {
         Opts {
             snapshot_after_entries: 40,
             keep_entries_after_snapshot: 5,
+            ..Opts::default()
         },
     )
     .await?;

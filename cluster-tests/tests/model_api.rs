@@ -76,7 +76,8 @@ async fn references_across_entities_and_the_same_state_on_every_host() -> anyhow
             "{args:?}: {err}"
         );
     }
-    // Every host answers every read with the same state.
+    // Every host answers every read with the same state. Hosts and the scheduler keep writing
+    // in the background (pool reports, pending reasons), so wait for a quiet moment.
     for what in [
         ["vm", "list"],
         ["image", "list"],
@@ -84,15 +85,17 @@ async fn references_across_entities_and_the_same_state_on_every_host() -> anyhow
         ["spec", "list"],
         ["folder", "list"],
     ] {
-        let answers: Vec<String> = c
-            .nodes
-            .iter()
-            .map(|n| ok(n.cli(&[what[0], what[1], "-o", "json"])))
-            .collect();
-        assert!(
-            answers.windows(2).all(|w| w[0] == w[1]),
-            "{what:?} differs between hosts: {answers:#?}"
-        );
+        let agree = || async {
+            let answers: Vec<String> = c
+                .nodes
+                .iter()
+                .map(|n| ok(n.cli(&[what[0], what[1], "-o", "json"])))
+                .collect();
+            answers.windows(2).all(|w| w[0] == w[1])
+        };
+        cluster_tests::wait_for(Duration::from_secs(20), "hosts to agree", agree)
+            .await
+            .unwrap_or_else(|e| panic!("{what:?} differs between hosts: {e}"));
     }
     // Once the VM is gone, everything it used can go.
     ok(h2.cli(&["vm", "delete", "web1"]));

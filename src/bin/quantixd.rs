@@ -60,6 +60,9 @@ async fn run(cfg: quantix::config::Config) -> anyhow::Result<()> {
     let metrics = quantix::web::install_metrics(&cfg.name)?;
     let host = quantix::cluster::Host::start(&cfg).await?;
     tracing::info!(id = host.id(), grpc = %cfg.grpc_addr, advertise = %cfg.advertised(), data_dir = %cfg.data_dir.display(), "quantixd started");
+    let scheduler = quantix::scheduler::leader::spawn(host.clone());
+    let hypervisor = quantix::hypervisor::Hypervisor::new(&cfg.hypervisor.uri);
+    let inventory = quantix::agent::inventory::spawn(host.clone(), hypervisor);
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let (http_stop_tx, http_stop_rx) = tokio::sync::oneshot::channel::<()>();
     tokio::spawn(async move {
@@ -81,6 +84,8 @@ async fn run(cfg: quantix::config::Config) -> anyhow::Result<()> {
     })
     .await?;
     tracing::info!("shutting down");
+    scheduler.abort();
+    inventory.abort();
     host.shutdown().await;
     Ok(())
 }

@@ -128,6 +128,26 @@ impl Host {
         &self.inner.name
     }
 
+    /// True while this host is the Raft leader.
+    pub fn is_leader(&self) -> bool {
+        self.inner.raft.metrics().borrow().current_leader == Some(self.inner.id)
+    }
+
+    /// The current Raft term as this host knows it.
+    pub fn term(&self) -> u64 {
+        self.inner.raft.metrics().borrow().current_term
+    }
+
+    /// Liveness of a member by name, as this host sees it (see `is_online`); a name that is
+    /// not in the Raft membership is offline.
+    pub fn is_online_by_name(&self, name: &str) -> bool {
+        let (nodes, _) = self.membership();
+        nodes
+            .iter()
+            .find(|(_, m)| m.name == name)
+            .is_some_and(|(id, _)| self.is_online(*id))
+    }
+
     pub fn raft(&self) -> &Raft {
         &self.inner.raft
     }

@@ -37,7 +37,9 @@ pub struct ClusterStatus {
 type OnlineView = BTreeMap<HostId, (bool, u64)>;
 
 impl Host {
-    pub(super) fn is_online(&self, id: HostId) -> bool {
+    /// True if `id` is this host or answered within the online window (meaningful on the
+    /// leader, which hears from every member).
+    pub fn is_online(&self, id: HostId) -> bool {
         id == self.id()
             || self
                 .peers()

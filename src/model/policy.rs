@@ -152,7 +152,8 @@ mod tests {
     #[test]
     fn validation_names_the_field() {
         assert_eq!(PlacementPolicy::default().validate(), Ok(()));
-        let cases: Vec<(fn(&mut PlacementPolicy), &str)> = vec![
+        type Edit = fn(&mut PlacementPolicy);
+        let cases: Vec<(Edit, &str)> = vec![
             (
                 |p| p.cpu_overcommit_x100 = 0,
                 "cpu_overcommit must be between 0.10 and 32.00 (got 0.00)",

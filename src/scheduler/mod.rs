@@ -3,7 +3,9 @@
 //! work is soft state: nothing it decides counts until `apply` re-validates it at its log
 //! position. May use: `model`, `state` (reads), `cluster` (to propose, leader loop only).
 
+pub mod build;
 pub mod filters;
+pub mod leader;
 pub mod place;
 pub mod scores;
 pub mod snapshot;

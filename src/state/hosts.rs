@@ -220,13 +220,7 @@ mod tests {
         .unwrap()
     }
 
-    fn report(
-        kv: &mut impl Kv,
-        at: u64,
-        name: &str,
-        cpus: u32,
-        mem: u64,
-    ) -> Outcome {
+    fn report(kv: &mut impl Kv, at: u64, name: &str, cpus: u32, mem: u64) -> Outcome {
         apply(
             kv,
             at,

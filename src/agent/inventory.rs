@@ -1,0 +1,124 @@
+//! Keeps this host's inventory in the replicated state: its capacity from libvirt node info
+//! (`HostCommand::ReportInventory`) and its view of every pool (`PoolCommand::Observe`), sent at
+//! start and whenever they change, never when they do not. The scheduler reads both.
+//!
+//! It looks again when the applied index moves (a pool was created or changed) and every
+//! `RECHECK`, at most once per `MIN_GAP`. Capacity is asked of libvirt at most every `RECHECK`.
+//! Owns: `spawn`, `report_once`. Uses: `cluster::Host`, `hypervisor`, `pool_check`, `state`.
+
+use std::time::{Duration, Instant};
+
+use super::pool_check;
+use crate::cluster::{ClusterError, Host};
+use crate::hypervisor::Hypervisor;
+use crate::state::hosts::{self, HostCommand};
+use crate::state::pools::{self, PoolCommand};
+use crate::state::Command;
+
+/// Longest time between two looks.
+pub const RECHECK: Duration = Duration::from_secs(15);
+/// Shortest time between two looks.
+pub const MIN_GAP: Duration = Duration::from_millis(500);
+
+/// What one look sent.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Sent {
+    pub capacity: bool,
+    pub pools: Vec<String>,
+}
+
+/// Starts the reporter; it waits until the host is a member of a cluster.
+pub fn spawn(host: Host, hv: Hypervisor) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move { run(host, hv).await })
+}
+
+async fn run(host: Host, hv: Hypervisor) {
+    let mut applied = host.applied();
+    let mut last_capacity: Option<Instant> = None;
+    loop {
+        if host.is_member() {
+            let ask_libvirt = last_capacity.is_none_or(|t| t.elapsed() >= RECHECK);
+            match report_once(&host, &hv, ask_libvirt).await {
+                Ok(sent) => {
+                    if ask_libvirt {
+                        last_capacity = Some(Instant::now());
+                    }
+                    if sent.capacity || !sent.pools.is_empty() {
+                        tracing::info!(capacity = sent.capacity, pools = ?sent.pools, "inventory reported");
+                    }
+                }
+                Err(e) => tracing::warn!(error = %e, "inventory report failed; will retry"),
+            }
+        }
+        tokio::time::sleep(MIN_GAP).await;
+        tokio::select! {
+            changed = applied.changed() => if changed.is_err() { return },
+            _ = tokio::time::sleep(RECHECK) => {}
+        }
+    }
+}
+
+/// One look: compares what the host sees with what the state says and proposes the
+/// differences. `ask_libvirt`: also read capacity from libvirt.
+pub async fn report_once(
+    host: &Host,
+    hv: &Hypervisor,
+    ask_libvirt: bool,
+) -> Result<Sent, ClusterError> {
+    let me = host.name().to_string();
+    let (stored, pool_list) = {
+        let state = host.state()?;
+        let stored = hosts::get(&state, &me).map_err(ClusterError::internal)?;
+        (stored, pools::list(&state).map_err(ClusterError::internal)?)
+    };
+    let Some(stored) = stored else {
+        // Not recorded as a host yet (joining): nothing to report against.
+        return Ok(Sent::default());
+    };
+    let mut sent = Sent::default();
+    if ask_libvirt {
+        match hv.capacity().await {
+            Ok(cap)
+                if cap.cpus != stored.inventory.cpus
+                    || cap.memory_mib != stored.inventory.memory_mib =>
+            {
+                host.write_ok(
+                    Command::Host(HostCommand::ReportInventory {
+                        host: me.clone(),
+                        cpus: cap.cpus,
+                        memory_mib: cap.memory_mib,
+                    }),
+                    None,
+                )
+                .await?;
+                sent.capacity = true;
+            }
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "cannot read host capacity from libvirt"),
+        }
+    }
+    for pool in pool_list {
+        let spec = pool.spec.clone();
+        let name = me.clone();
+        let seen = tokio::task::spawn_blocking(move || pool_check::check(&spec, &name))
+            .await
+            .map_err(ClusterError::internal)?;
+        if !pool_check::worth_reporting(pool.hosts.get(&me), &seen) {
+            continue;
+        }
+        host.write_ok(
+            Command::Pool(PoolCommand::Observe {
+                pool: pool.spec.name.clone(),
+                host: me.clone(),
+                reachable: seen.reachable,
+                reason: seen.reason,
+                capacity_mib: seen.capacity_mib,
+                free_mib: seen.free_mib,
+            }),
+            None,
+        )
+        .await?;
+        sent.pools.push(pool.spec.name);
+    }
+    Ok(sent)
+}

@@ -1,0 +1,154 @@
+//! libvirt, really: one connection per host to the URI in its config (`qemu:///system` in
+//! production, `test:///PATH/host.xml` or `qemu:///embed?root=DIR` in tests), through the
+//! `virt` crate. Owns: the connection (opened lazily, reopened after an error) and the
+//! translation of libvirt's answers and errors into ours. May use: `model`.
+//!
+//! libvirt calls block: async callers go through `Hypervisor::call`, which runs them on
+//! tokio's blocking pool. One connection is kept for the host's lifetime because a test-driver
+//! instance (`test:///PATH`) lives exactly as long as its connection.
+
+use std::sync::{Arc, Mutex};
+
+use virt::connect::Connect;
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum HypervisorError {
+    #[error("cannot connect to libvirt at {uri}: {message}")]
+    Connect { uri: String, message: String },
+    #[error("libvirt {what} failed: {message}")]
+    Call { what: &'static str, message: String },
+    #[error("libvirt worker stopped: {0}")]
+    Worker(String),
+}
+
+/// What the host offers to VMs, as libvirt's node info reports it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NodeCapacity {
+    pub cpus: u32,
+    pub memory_mib: u64,
+}
+
+/// A host's libvirt. Cheap to clone; clones share the connection.
+#[derive(Clone)]
+pub struct Hypervisor {
+    uri: Arc<str>,
+    conn: Arc<Mutex<Option<Connect>>>,
+}
+
+impl std::fmt::Debug for Hypervisor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Hypervisor")
+            .field("uri", &self.uri)
+            .finish()
+    }
+}
+
+impl Hypervisor {
+    /// Does not connect yet; the first call does.
+    pub fn new(uri: &str) -> Hypervisor {
+        Hypervisor {
+            uri: uri.into(),
+            conn: Arc::new(Mutex::new(None)),
+        }
+    }
+
+    pub fn uri(&self) -> &str {
+        &self.uri
+    }
+
+    /// Runs `f` with the connection on the blocking pool. A failed call drops the connection so
+    /// the next call reconnects (libvirtd may have restarted).
+    pub async fn call<T, F>(&self, what: &'static str, f: F) -> Result<T, HypervisorError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connect) -> Result<T, virt::error::Error> + Send + 'static,
+    {
+        let this = self.clone();
+        tokio::task::spawn_blocking(move || this.call_blocking(what, f))
+            .await
+            .map_err(|e| HypervisorError::Worker(e.to_string()))?
+    }
+
+    fn call_blocking<T>(
+        &self,
+        what: &'static str,
+        f: impl FnOnce(&Connect) -> Result<T, virt::error::Error>,
+    ) -> Result<T, HypervisorError> {
+        let mut guard = self
+            .conn
+            .lock()
+            .map_err(|_| HypervisorError::Worker("connection lock poisoned".into()))?;
+        if guard.is_none() {
+            let c = Connect::open(Some(&self.uri)).map_err(|e| HypervisorError::Connect {
+                uri: self.uri.to_string(),
+                message: e.to_string(),
+            })?;
+            *guard = Some(c);
+        }
+        let Some(conn) = guard.as_ref() else {
+            return Err(HypervisorError::Worker("no connection".into()));
+        };
+        match f(conn) {
+            Ok(v) => Ok(v),
+            Err(e) => {
+                // Keep the connection if it is still alive: a test-driver instance's domains
+                // live in it. Drop it only when libvirt says it is gone.
+                if !conn.is_alive().unwrap_or(false) {
+                    *guard = None;
+                }
+                Err(HypervisorError::Call {
+                    what,
+                    message: e.to_string(),
+                })
+            }
+        }
+    }
+
+    /// CPUs and memory of the host (libvirt node info).
+    pub async fn capacity(&self) -> Result<NodeCapacity, HypervisorError> {
+        let info = self.call("node info", |c| c.node_info()).await?;
+        Ok(NodeCapacity {
+            cpus: info.cpus,
+            memory_mib: info.memory / 1024,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn node_xml(dir: &std::path::Path, cpus: u32, memory_kib: u64) -> String {
+        let path = dir.join("host.xml");
+        let xml = format!(
+            "<node><cpu><nodes>1</nodes><sockets>1</sockets><cores>{cpus}</cores>\
+             <threads>1</threads><active>{cpus}</active><mhz>2000</mhz><model>x86_64</model>\
+             </cpu><memory>{memory_kib}</memory></node>"
+        );
+        std::fs::write(&path, xml).unwrap();
+        format!("test://{}", path.display())
+    }
+
+    #[tokio::test]
+    async fn capacity_comes_from_the_test_driver_node() {
+        let dir = tempfile::tempdir().unwrap();
+        let h = Hypervisor::new(&node_xml(dir.path(), 6, 12 * 1024 * 1024));
+        assert_eq!(
+            h.capacity().await.unwrap(),
+            NodeCapacity {
+                cpus: 6,
+                memory_mib: 12 * 1024
+            }
+        );
+    }
+
+    #[tokio::test]
+    async fn a_bad_uri_is_a_clear_error() {
+        let h = Hypervisor::new("test:///nonexistent/dir/host.xml");
+        let e = h.capacity().await.unwrap_err().to_string();
+        assert!(
+            e.contains("cannot connect to libvirt at test:///nonexistent/dir/host.xml"),
+            "{e}"
+        );
+    }
+}
