@@ -42,6 +42,10 @@ pub struct RoundReport {
     pub explained: usize,
     /// When a scheduled VM falls due next.
     pub next_due: Option<u64>,
+    /// Time spent reading the state into a plan, placing, and committing.
+    pub plan_time: Duration,
+    pub place_time: Duration,
+    pub commit_time: Duration,
 }
 
 /// Starts the loop on this host; it idles while the host does not lead.
@@ -102,6 +106,7 @@ pub async fn round(
     host: &Host,
     online: impl Fn(&str) -> bool,
 ) -> Result<RoundReport, ClusterError> {
+    let t0 = Instant::now();
     let plan = {
         let state = host.state()?;
         build::plan(&state, online, now_ms()).map_err(ClusterError::internal)?
@@ -116,13 +121,17 @@ pub async fn round(
     let mut report = RoundReport {
         due: due.len(),
         next_due,
+        plan_time: t0.elapsed(),
         ..RoundReport::default()
     };
     if due.is_empty() {
         return Ok(report);
     }
     let demands: Vec<_> = due.iter().map(|p| p.demand.clone()).collect();
+    let t1 = Instant::now();
     let results = place_batch(&mut snapshot, &demands, &policy);
+    report.place_time = t1.elapsed();
+    let t2 = Instant::now();
     let mut commands = Vec::new();
     for (pending, (name, result)) in due.iter().zip(results) {
         match result {
@@ -166,6 +175,7 @@ pub async fn round(
             }
         }
     }
+    report.commit_time = t2.elapsed();
     metrics::counter!("quantix_scheduler_placements_total").increment(report.placed as u64);
     metrics::counter!("quantix_scheduler_refused_total").increment(report.refused as u64);
     match first_error {

@@ -284,14 +284,15 @@ pub fn place(
             format!("vm {name} is scheduled for later"),
         );
     }
-    let Some(info) = hosts::get(kv, host)? else {
+    if tables::host(kv, host)?.is_none() {
         return refuse(
             RejectKind::NotFound,
             format!("host {host} is not a member of this cluster"),
         );
-    };
+    }
     let d = demand(&vm);
-    let (view, snapshot) = target_view(kv, &info, &d)?;
+    let inv = hosts::inventory(kv, host)?;
+    let (view, snapshot) = target_view(kv, host, &inv, &d)?;
     let p = Policy::from_placement(&policy(kv)?);
     if let Err(r) = crate::scheduler::place::fits(&view, &d, &snapshot, &p) {
         return refuse(
@@ -323,10 +324,10 @@ pub fn place(
 /// image and its groups. `online` is true: liveness is the leader's soft view, not state.
 fn target_view(
     kv: &impl KvRead,
-    info: &hosts::HostInfo,
+    host: &str,
+    inv: &crate::model::host::HostInventory,
     d: &VmDemand,
 ) -> Result<(HostView, Snapshot), KvError> {
-    let host = info.record.name.as_str();
     let mut pools = BTreeSet::new();
     for name in &d.pools {
         let pool: Option<Pool> = super::pools::get(kv, name)?;
@@ -353,7 +354,6 @@ fn target_view(
                 .insert(g.clone(), grp.hosts.into_keys().collect());
         }
     }
-    let inv = &info.inventory;
     let view = HostView {
         name: host.to_string(),
         online: true,
