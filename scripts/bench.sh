@@ -69,3 +69,6 @@ PY
   done
 done
 echo "results: $OUT"
+
+# Scheduler: one round placing 10,000 VMs on 1,000 synthetic hosts, committed through Raft.
+cargo bench --bench schedule 2>/dev/null | grep -v '^$' | tee "$OUT/schedule.txt"

@@ -7,6 +7,8 @@
 //! tokio's blocking pool. One connection is kept for the host's lifetime because a test-driver
 //! instance (`test:///PATH`) lives exactly as long as its connection.
 
+pub mod domains;
+
 use std::sync::{Arc, Mutex};
 
 use virt::connect::Connect;
@@ -46,6 +48,9 @@ impl std::fmt::Debug for Hypervisor {
 impl Hypervisor {
     /// Does not connect yet; the first call does.
     pub fn new(uri: &str) -> Hypervisor {
+        // libvirt prints every error to stderr by default; ours carry them in results.
+        static QUIET: std::sync::Once = std::sync::Once::new();
+        QUIET.call_once(virt::error::clear_error_callback);
         Hypervisor {
             uri: uri.into(),
             conn: Arc::new(Mutex::new(None)),
