@@ -4,4 +4,5 @@
 //! May use: `cluster::Host` (state reads, writes), `hypervisor`, `model`, `state` (reads).
 
 pub mod inventory;
+pub mod plan;
 pub mod pool_check;

@@ -8,6 +8,7 @@
 pub mod apply;
 pub mod cluster;
 pub mod codec;
+pub mod discover;
 pub mod command;
 pub mod events;
 pub mod folders;

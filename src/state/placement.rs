@@ -29,6 +29,36 @@ use crate::scheduler::snapshot::{HostView, Policy, Snapshot, VmDemand};
 const POLICY_KEY: &[u8] = b"placement_policy";
 const PENDING: &[u8] = b"pending/";
 const GROUP: &[u8] = b"group/";
+const PLACED: &[u8] = b"placed/";
+
+/// Key of the "VM `vm` is placed on `host`" index entry: `placed/<host>/<vm>`.
+fn placed_key(host: &str, vm: &str) -> Vec<u8> {
+    [PLACED, host.as_bytes(), b"/", vm.as_bytes()].concat()
+}
+
+/// Names of the VMs placed on `host`, in name order (the host's agent reads this).
+pub fn placed_on(kv: &impl KvRead, host: &str) -> Result<Vec<String>, KvError> {
+    let prefix = [PLACED, host.as_bytes(), b"/"].concat();
+    Ok(kv
+        .prefix(Table::Meta, &prefix)?
+        .into_iter()
+        .map(|(k, _)| String::from_utf8_lossy(&k[prefix.len()..]).into_owned())
+        .collect())
+}
+
+/// Records an already-decided placement (a VM found on a host): allocation, groups and the
+/// placed index, as `place` does after its checks.
+pub fn record_placement(kv: &mut impl Kv, vm: &Vm, host: &str) -> Result<(), KvError> {
+    hosts::adjust_allocation(kv, host, i64::from(vm.cpus), vm.memory_mib as i64)?;
+    for (g, _) in vm_groups(vm) {
+        if let Some(mut grp) = group(kv, g)? {
+            *grp.hosts.entry(host.to_string()).or_default() += 1;
+            put_group(kv, g, &grp)?;
+        }
+    }
+    kv.delete(Table::Meta, &key(PENDING, &vm.name))?;
+    kv.put(Table::Meta, &placed_key(host, &vm.name), &[])
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum GroupKind {
@@ -153,6 +183,7 @@ pub fn on_forget(kv: &mut impl Kv, vm: &Vm) -> Result<(), KvError> {
     kv.delete(Table::Meta, &key(PENDING, &vm.name))?;
     if let Some(host) = &vm.placement {
         hosts::adjust_allocation(kv, host, -i64::from(vm.cpus), -(vm.memory_mib as i64))?;
+        kv.delete(Table::Meta, &placed_key(host, &vm.name))?;
     }
     for (name, _) in vm_groups(vm) {
         if let Some(mut g) = group(kv, name)? {
@@ -175,11 +206,15 @@ fn unplace_from_group(g: &mut Group, host: &str) {
     }
 }
 
-/// A VM was renamed: moves its pending entry.
+/// A VM was renamed: moves its pending or placed entry.
 pub fn on_rename(kv: &mut impl Kv, old: &str, vm: &Vm) -> Result<(), KvError> {
     if kv.get(Table::Meta, &key(PENDING, old))?.is_some() {
         kv.delete(Table::Meta, &key(PENDING, old))?;
         kv.put(Table::Meta, &key(PENDING, &vm.name), &[])?;
+    }
+    if let Some(host) = &vm.placement {
+        kv.delete(Table::Meta, &placed_key(host, old))?;
+        kv.put(Table::Meta, &placed_key(host, &vm.name), &[])?;
     }
     Ok(())
 }
@@ -300,14 +335,7 @@ pub fn place(
             format!("vm {name} does not fit on host {host}: {r}"),
         );
     }
-    hosts::adjust_allocation(kv, host, i64::from(vm.cpus), vm.memory_mib as i64)?;
-    for (g, _) in vm_groups(&vm) {
-        if let Some(mut grp) = group(kv, g)? {
-            *grp.hosts.entry(host.to_string()).or_default() += 1;
-            put_group(kv, g, &grp)?;
-        }
-    }
-    kv.delete(Table::Meta, &key(PENDING, name))?;
+    record_placement(kv, &vm, host)?;
     vm.placement = Some(host.to_string());
     vm.observed.status = Status::Creating;
     vm.observed.reason = format!("placed on host {host}; waiting for it to create the VM");

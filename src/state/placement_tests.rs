@@ -157,6 +157,8 @@ fn place_records_placement_allocation_groups_and_leaves_pending() {
     assert_eq!(vm.generation, 2, "placement is a desired-state change");
     assert_eq!(alloc(&kv, "h1"), (2, 2048));
     assert!(pending(&kv).unwrap().is_empty());
+    assert_eq!(placed_on(&kv, "h1").unwrap(), vec!["web1".to_string()]);
+    assert!(placed_on(&kv, "h2").unwrap().is_empty());
     let g = group(&kv, "web").unwrap().unwrap();
     assert_eq!((g.kind, g.members), (GroupKind::AntiAffinity, 1));
     assert_eq!(g.hosts, BTreeMap::from([("h1".to_string(), 1)]));
@@ -358,6 +360,7 @@ fn removing_a_placed_vm_releases_its_host_and_group() {
     )
     .unwrap());
     assert_eq!(alloc(&kv, "h1"), (0, 0));
+    assert!(placed_on(&kv, "h1").unwrap().is_empty());
     assert!(group(&kv, "app").unwrap().is_none(), "last member gone");
     // Deleting a pending VM removes it from the pending set.
     ok(create(&mut kv, pxe("web2", 1, 512)));

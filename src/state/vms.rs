@@ -53,6 +53,14 @@ pub enum VmCommand {
         host: String,
         generation: u64,
     },
+    /// A host found a libvirt domain Quantix did not create (see `state::discover`).
+    Discover {
+        name: String,
+        host: String,
+        cpus: u32,
+        memory_mib: u64,
+        running: bool,
+    },
     /// The leader's scheduler says why a pending VM cannot be placed yet.
     Unschedulable {
         name: String,
@@ -87,6 +95,7 @@ impl VmCommand {
             VmCommand::Observe { .. } => "observe_vm",
             VmCommand::Remove { .. } => "remove_vm",
             VmCommand::Place { .. } => "place_vm",
+            VmCommand::Discover { .. } => "discover_vm",
             VmCommand::Unschedulable { .. } => "vm_unschedulable",
         }
     }
@@ -100,6 +109,7 @@ impl VmCommand {
             | VmCommand::Observe { name, .. }
             | VmCommand::Remove { name, .. }
             | VmCommand::Place { name, .. }
+            | VmCommand::Discover { name, .. }
             | VmCommand::Unschedulable { name, .. } => name.clone(),
         }
     }
@@ -169,6 +179,13 @@ pub fn apply(kv: &mut impl Kv, at: UnixMillis, cmd: &VmCommand) -> Result<Outcom
             generation,
             reason,
         } => super::placement::unschedulable(kv, at, name, *generation, reason),
+        VmCommand::Discover {
+            name,
+            host,
+            cpus,
+            memory_mib,
+            running,
+        } => super::discover::discover(kv, at, name, host, *cpus, *memory_mib, *running),
     }
 }
 
