@@ -205,12 +205,13 @@ Quantix demo cluster is running (3 hosts on loopback, libvirt test driver).
   export QUANTIX_ENDPOINT=http://127.0.0.1:7401
 
   quantix cluster status
+  quantix host list
+  quantix pool create local --type dir --path $DIR/pools/local
   quantix folder create /prod
-  quantix folder list
-  quantix vm create web1 --pxe --disk-size 0 --folder /prod
+  quantix vm create web1 --pxe --disk-size 10GiB --pool local --folder /prod
   quantix vm list
   quantix events list
-  curl -s http://127.0.0.1:7481/metrics | grep quantix_raft
+  curl -s http://127.0.0.1:7481/metrics | grep -E 'quantix_(raft|scheduler)'
 
 Hosts:  host1 gRPC 127.0.0.1:7401 HTTP http://127.0.0.1:7481/metrics
         host2 gRPC 127.0.0.1:7402 HTTP http://127.0.0.1:7482/metrics
