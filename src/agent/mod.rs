@@ -6,3 +6,4 @@
 pub mod inventory;
 pub mod plan;
 pub mod pool_check;
+pub mod seed;
