@@ -7,6 +7,7 @@
 //! tokio's blocking pool. One connection is kept for the host's lifetime because a test-driver
 //! instance (`test:///PATH`) lives exactly as long as its connection.
 
+pub mod domain_xml;
 pub mod domains;
 
 use std::sync::{Arc, Mutex};
