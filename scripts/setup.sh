@@ -63,6 +63,7 @@ PACKAGES=(
     libvirt-clients
     genisoimage
     xorriso
+    libxml2-utils # xmllint, which virt-xml-validate runs (domain XML tests)
     procps # pgrep, for --libvirtd (not in minimal Debian images)
 )
 if [[ $WEB -eq 1 ]]; then

@@ -54,12 +54,40 @@ pub struct HypervisorConfig {
     /// libvirt URI. Default `qemu:///system`.
     #[serde(default = "default_uri")]
     pub uri: String,
+    /// Domain type: `kvm` (hardware virtualisation), `qemu` (TCG emulation, for hosts where
+    /// KVM is absent or unusable) or `test` (libvirt's test driver). Default: `test` for a
+    /// `test://` URI, else `kvm`.
+    #[serde(default)]
+    pub domain_type: Option<String>,
+    /// Guest CPU: `host-passthrough`, `host-model` or `default` (QEMU's default model, which
+    /// runs anywhere). Default `host-passthrough`.
+    #[serde(default = "default_cpu_mode")]
+    pub cpu_mode: String,
 }
 
 impl Default for HypervisorConfig {
     fn default() -> Self {
-        HypervisorConfig { uri: default_uri() }
+        HypervisorConfig {
+            uri: default_uri(),
+            domain_type: None,
+            cpu_mode: default_cpu_mode(),
+        }
     }
+}
+
+impl HypervisorConfig {
+    /// The domain type to use, after the default.
+    pub fn domain_type(&self) -> &str {
+        match &self.domain_type {
+            Some(t) => t,
+            None if self.uri.starts_with("test:") => "test",
+            None => "kvm",
+        }
+    }
+}
+
+fn default_cpu_mode() -> String {
+    "host-passthrough".into()
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -174,6 +202,26 @@ impl Config {
                 ),
             ));
         }
+        if !["kvm", "qemu", "test"].contains(&self.hypervisor.domain_type()) {
+            return Err(invalid(
+                "hypervisor.domain_type",
+                format!(
+                    "'{}' is not one of kvm, qemu, test",
+                    self.hypervisor.domain_type()
+                ),
+            ));
+        }
+        if !["host-passthrough", "host-model", "default"]
+            .contains(&self.hypervisor.cpu_mode.as_str())
+        {
+            return Err(invalid(
+                "hypervisor.cpu_mode",
+                format!(
+                    "'{}' is not one of host-passthrough, host-model, default",
+                    self.hypervisor.cpu_mode
+                ),
+            ));
+        }
         let r = &self.raft;
         if r.heartbeat_ms == 0 {
             return Err(invalid("raft.heartbeat_ms", "must be positive".into()));
@@ -222,6 +270,13 @@ mod tests {
         let c = parse(MIN).unwrap();
         assert_eq!(c.data_dir, PathBuf::from("/var/lib/quantix"));
         assert_eq!(c.hypervisor.uri, "qemu:///system");
+        assert_eq!(c.hypervisor.domain_type(), "kvm");
+        assert_eq!(c.hypervisor.cpu_mode, "host-passthrough");
+        let t = parse(&format!(
+            "{MIN}[hypervisor]\nuri = \"test:///x/host.xml\"\n"
+        ))
+        .unwrap();
+        assert_eq!(t.hypervisor.domain_type(), "test");
         assert_eq!(c.raft.heartbeat_ms, 50);
         assert_eq!(c.advertised(), "127.0.0.1:7401");
     }
@@ -243,6 +298,14 @@ mod tests {
             ("name = \"h\"\n".to_string(), "advertise_addr"),
             (format!("{MIN}advertise_addr = \"x\"\n"), "advertise_addr"),
             (format!("{MIN}[hypervisor]\nuri = \"\"\n"), "hypervisor.uri"),
+            (
+                format!("{MIN}[hypervisor]\ndomain_type = \"xen\"\n"),
+                "hypervisor.domain_type",
+            ),
+            (
+                format!("{MIN}[hypervisor]\ncpu_mode = \"max\"\n"),
+                "hypervisor.cpu_mode",
+            ),
             (
                 format!("{MIN}[raft]\nelection_timeout_min_ms = 50\n"),
                 "raft.election_timeout_min_ms",

@@ -3,7 +3,9 @@
 //! reaches it (`inventory`). Reports go through Raft only when something changed.
 //! May use: `cluster::Host` (state reads, writes), `hypervisor`, `model`, `state` (reads).
 
+pub mod desired;
 pub mod inventory;
 pub mod plan;
 pub mod pool_check;
+pub mod reconcile;
 pub mod seed;

@@ -30,7 +30,8 @@ fn steps_table() {
         ..Memory::default()
     };
     // (what, want, have, memory, step)
-    let cases: Vec<(&str, Option<Want>, Option<Have>, Memory, Step)> = vec![
+    type Case = (&'static str, Option<Want>, Option<Have>, Memory, Step);
+    let cases: Vec<Case> = vec![
         ("nothing anywhere", None, None, m, Step::Nothing),
         (
             "new vm",

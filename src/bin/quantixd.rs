@@ -62,7 +62,12 @@ async fn run(cfg: quantix::config::Config) -> anyhow::Result<()> {
     tracing::info!(id = host.id(), grpc = %cfg.grpc_addr, advertise = %cfg.advertised(), data_dir = %cfg.data_dir.display(), "quantixd started");
     let scheduler = quantix::scheduler::leader::spawn(host.clone());
     let hypervisor = quantix::hypervisor::Hypervisor::new(&cfg.hypervisor.uri);
-    let inventory = quantix::agent::inventory::spawn(host.clone(), hypervisor);
+    let inventory = quantix::agent::inventory::spawn(host.clone(), hypervisor.clone());
+    let agent = quantix::agent::reconcile::spawn(
+        host.clone(),
+        hypervisor,
+        quantix::agent::desired::Settings::from_config(&cfg),
+    );
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let (http_stop_tx, http_stop_rx) = tokio::sync::oneshot::channel::<()>();
     tokio::spawn(async move {
@@ -86,6 +91,7 @@ async fn run(cfg: quantix::config::Config) -> anyhow::Result<()> {
     tracing::info!("shutting down");
     scheduler.abort();
     inventory.abort();
+    agent.abort();
     host.shutdown().await;
     Ok(())
 }

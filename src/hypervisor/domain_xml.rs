@@ -35,6 +35,8 @@ pub enum DomainType {
     Kvm,
     /// TCG emulation, for hosts where KVM is absent or unusable.
     Qemu,
+    /// libvirt's test driver (`test:///...`): no guest runs; used by tests and the demo.
+    Test,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -154,6 +156,7 @@ pub fn render(spec: &DomainSpec) -> Result<String, DomainXmlError> {
     let domain_type = match spec.domain_type {
         DomainType::Kvm => "kvm",
         DomainType::Qemu => "qemu",
+        DomainType::Test => "test",
     };
     w.start("domain", &[("type", domain_type)]);
     w.text("name", &[], &spec.name);

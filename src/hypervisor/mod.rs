@@ -7,6 +7,7 @@
 //! tokio's blocking pool. One connection is kept for the host's lifetime because a test-driver
 //! instance (`test:///PATH`) lives exactly as long as its connection.
 
+pub mod disks;
 pub mod domain_xml;
 pub mod domains;
 
@@ -52,6 +53,9 @@ impl Hypervisor {
         // libvirt prints every error to stderr by default; ours carry them in results.
         static QUIET: std::sync::Once = std::sync::Once::new();
         QUIET.call_once(virt::error::clear_error_callback);
+        if uri.contains("/embed") {
+            start_event_loop();
+        }
         Hypervisor {
             uri: uri.into(),
             conn: Arc::new(Mutex::new(None)),
@@ -118,6 +122,29 @@ impl Hypervisor {
             memory_mib: info.memory / 1024,
         })
     }
+}
+
+/// The embedded QEMU driver (`qemu:///embed?root=DIR`) runs inside this process and needs a
+/// libvirt event loop here; started once, on a thread of its own.
+fn start_event_loop() {
+    static EVENTS: std::sync::Once = std::sync::Once::new();
+    EVENTS.call_once(|| {
+        if let Err(e) = virt::event::event_register_default_impl() {
+            tracing::error!(error = %e, "cannot register libvirt's event loop");
+            return;
+        }
+        let spawned = std::thread::Builder::new()
+            .name("libvirt-events".into())
+            .spawn(|| loop {
+                if let Err(e) = virt::event::event_run_default_impl() {
+                    tracing::error!(error = %e, "libvirt event loop failed");
+                    std::thread::sleep(std::time::Duration::from_millis(100));
+                }
+            });
+        if let Err(e) = spawned {
+            tracing::error!(error = %e, "cannot start libvirt's event loop thread");
+        }
+    });
 }
 
 #[cfg(test)]

@@ -8,8 +8,8 @@
 pub mod apply;
 pub mod cluster;
 pub mod codec;
-pub mod discover;
 pub mod command;
+pub mod discover;
 pub mod events;
 pub mod folders;
 pub mod hosts;

@@ -1,0 +1,198 @@
+//! What a VM placed on this host should look like on disk and in libvirt: file paths under its
+//! pools, and the `DomainSpec` rendered into domain XML. Pure apart from nothing: paths come
+//! from pool records, so the same inputs give the same domain on every run.
+//! Owns: `Layout`, `layout`, `domain_spec`. Uses: `model`, `hypervisor::{disks, domain_xml}`.
+
+use std::path::{Path, PathBuf};
+
+use crate::hypervisor::disks;
+use crate::hypervisor::domain_xml::{
+    BootDevice, CpuMode, DiskDevice, DiskFormat, DomainSpec, DomainType, NicDevice, NicKind,
+    QuantixMeta,
+};
+use crate::model::image::Image;
+use crate::model::pool::Pool;
+use crate::model::vm::{BootMedia, Vm};
+
+/// How this host runs guests (from its config).
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub domain_type: DomainType,
+    pub cpu_mode: CpuMode,
+    /// Where VMs without a disk keep their seed ISO.
+    pub scratch_dir: PathBuf,
+}
+
+impl Settings {
+    /// From the host's config (validated there, so unknown words cannot reach here; they map
+    /// to the defaults).
+    pub fn from_config(cfg: &crate::config::Config) -> Settings {
+        Settings {
+            domain_type: match cfg.hypervisor.domain_type() {
+                "qemu" => DomainType::Qemu,
+                "test" => DomainType::Test,
+                _ => DomainType::Kvm,
+            },
+            cpu_mode: match cfg.hypervisor.cpu_mode.as_str() {
+                "host-model" => CpuMode::HostModel,
+                "default" => CpuMode::Default,
+                _ => CpuMode::HostPassthrough,
+            },
+            scratch_dir: cfg.data_dir.join("vms"),
+        }
+    }
+}
+
+/// One disk to make.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DiskPlan {
+    pub path: PathBuf,
+    pub size_mib: u64,
+    /// Backing file and its format, for an overlay on a cloud image.
+    pub backing: Option<(PathBuf, String)>,
+}
+
+/// Where a VM's files go.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Layout {
+    pub disks: Vec<DiskPlan>,
+    /// The install ISO to attach, if it boots one.
+    pub iso: Option<PathBuf>,
+    /// The cloud-init seed ISO, if the VM gets one (a cloud image, or a customization spec).
+    pub seed: Option<PathBuf>,
+    /// Every directory holding the VM's files (removed on delete).
+    pub dirs: Vec<PathBuf>,
+}
+
+/// An image's file on this host: `<pool dir>/images/<name>.<format>`.
+pub fn image_path(pool: &Pool, image: &Image) -> PathBuf {
+    Path::new(pool.spec.kind.local_path())
+        .join("images")
+        .join(format!(
+            "{}.{}",
+            image.spec.name,
+            image.spec.format.as_str()
+        ))
+}
+
+/// Where everything of `vm` goes. `pool(name)` and `image(name)` look records up; a missing
+/// one is an error naming it.
+pub fn layout(
+    vm: &Vm,
+    settings: &Settings,
+    pool: impl Fn(&str) -> Option<Pool>,
+    image: impl Fn(&str) -> Option<Image>,
+) -> Result<Layout, String> {
+    let mut out = Layout {
+        disks: Vec::new(),
+        iso: None,
+        seed: None,
+        dirs: Vec::new(),
+    };
+    let image_file = |name: &str| -> Result<(PathBuf, String), String> {
+        let img = image(name).ok_or_else(|| format!("image {name} does not exist"))?;
+        let p = pool(&img.spec.pool)
+            .ok_or_else(|| format!("pool {} of image {name} does not exist", img.spec.pool))?;
+        Ok((image_path(&p, &img), img.spec.format.as_str().to_string()))
+    };
+    for (i, d) in vm.disks.iter().enumerate() {
+        let p = pool(&d.pool).ok_or_else(|| format!("pool {} does not exist", d.pool))?;
+        let dir = Path::new(p.spec.kind.local_path());
+        let backing = match &d.image {
+            Some(name) => Some(image_file(name)?),
+            None => None,
+        };
+        out.disks.push(DiskPlan {
+            path: disks::disk_path(dir, &vm.name, i),
+            size_mib: d.size_mib,
+            backing,
+        });
+        let vm_dir = disks::vm_dir(dir, &vm.name);
+        if !out.dirs.contains(&vm_dir) {
+            out.dirs.push(vm_dir);
+        }
+    }
+    if let BootMedia::Iso(name) = &vm.boot {
+        out.iso = Some(image_file(name)?.0);
+    }
+    if vm.spec.is_some() || matches!(vm.boot, BootMedia::CloudImage(_)) {
+        out.seed = Some(match out.dirs.first() {
+            Some(dir) => dir.join("seed.iso"),
+            None => {
+                let dir = settings.scratch_dir.join(&vm.name);
+                out.dirs.push(dir.clone());
+                dir.join("seed.iso")
+            }
+        });
+    }
+    Ok(out)
+}
+
+/// The domain for `vm` with the files in `layout`.
+pub fn domain_spec(vm: &Vm, layout: &Layout, settings: &Settings, cluster: &str) -> DomainSpec {
+    let mut boot = Vec::new();
+    match vm.boot {
+        BootMedia::CloudImage(_) => boot.push(BootDevice::Disk),
+        BootMedia::Iso(_) => boot.extend([BootDevice::Cdrom, BootDevice::Disk]),
+        BootMedia::Pxe => boot.extend([BootDevice::Network, BootDevice::Disk]),
+    }
+    // Only devices the domain has can be in the boot order.
+    boot.retain(|b| match b {
+        BootDevice::Disk => !layout.disks.is_empty(),
+        BootDevice::Cdrom => layout.iso.is_some(),
+        BootDevice::Network => !vm.nics.is_empty(),
+    });
+    DomainSpec {
+        name: vm.name.clone(),
+        uuid: Some(vm_uuid(cluster, vm.id)),
+        domain_type: settings.domain_type,
+        cpu_mode: settings.cpu_mode,
+        vcpus: vm.cpus,
+        memory_mib: vm.memory_mib,
+        disks: layout
+            .disks
+            .iter()
+            .map(|d| DiskDevice {
+                path: d.path.clone(),
+                format: DiskFormat::Qcow2,
+            })
+            .collect(),
+        cdroms: layout
+            .iso
+            .iter()
+            .chain(layout.seed.iter())
+            .cloned()
+            .collect(),
+        boot,
+        nics: vm
+            .nics
+            .iter()
+            .map(|n| NicDevice {
+                kind: match n.network.as_str() {
+                    "user" => NicKind::User,
+                    other => match other.strip_prefix("bridge:") {
+                        Some(br) => NicKind::Bridge(br.to_string()),
+                        None => NicKind::Network(other.to_string()),
+                    },
+                },
+                mac: n.mac.clone(),
+            })
+            .collect(),
+        vnc: true,
+        serial_console: true,
+        emulator: None,
+        metadata: QuantixMeta {
+            generation: vm.generation,
+            cluster: cluster.to_string(),
+        },
+    }
+}
+
+/// A VM's libvirt UUID: stable for (cluster, VM id), so a redefine keeps it and a VM
+/// re-created under the same name gets a new one.
+pub fn vm_uuid(cluster: &str, id: u64) -> uuid::Uuid {
+    uuid::Uuid::new_v5(
+        &uuid::Uuid::NAMESPACE_URL,
+        format!("quantix:{cluster}:vm:{id}").as_bytes(),
+    )
+}

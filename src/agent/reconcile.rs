@@ -1,0 +1,409 @@
+//! The reconcile loop: converge this host's libvirt to the VMs placed on it. Level-triggered:
+//! it wakes when the applied index moves and every `RESYNC`, lists the VMs placed here and
+//! the domains libvirt has, runs one `plan::step` per VM, and repeats while steps were taken.
+//! Observed state goes back through Raft only when it changed. A failing VM backs off
+//! (doubling up to `MAX_BACKOFF`) and is reported failed with libvirt's words, never spins.
+//! On start it adopts the domains it knows (reboots already done are not repeated) and
+//! reports unknown domains into /Discovered.
+//!
+//! Owns: `spawn`, `Agent`. Uses: `cluster::Host`, `hypervisor`, `agent::{plan, desired, seed}`,
+//! `state` (reads).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::{Duration, Instant};
+
+use super::desired::{self, Settings};
+use super::plan::{self, Have, Memory, Step, Want};
+use crate::cluster::{ClusterError, Host};
+use crate::hypervisor::domains::DomState;
+use crate::hypervisor::{disks, domain_xml, Hypervisor};
+use crate::model::vm::{Status, Vm};
+use crate::state::vms::VmCommand;
+use crate::state::{images, placement, pools, specs, tables, vms, Command};
+
+/// Longest time between two passes.
+pub const RESYNC: Duration = Duration::from_secs(10);
+/// Most passes in a row before waiting for news again.
+const MAX_PASSES: usize = 8;
+const MAX_BACKOFF: Duration = Duration::from_secs(60);
+
+/// Per-VM memory that is not in the replicated state.
+#[derive(Debug, Default)]
+struct VmMemory {
+    reboot_done: Option<u64>,
+    shutdown_asked: Option<Instant>,
+    failures: u32,
+    retry_at: Option<Instant>,
+    discovered: bool,
+}
+
+pub struct Agent {
+    host: Host,
+    hv: Hypervisor,
+    settings: Settings,
+    memory: BTreeMap<String, VmMemory>,
+}
+
+/// Starts the loop; it waits until the host is a member.
+pub fn spawn(host: Host, hv: Hypervisor, settings: Settings) -> tokio::task::JoinHandle<()> {
+    let mut agent = Agent {
+        host,
+        hv,
+        settings,
+        memory: BTreeMap::new(),
+    };
+    tokio::spawn(async move { agent.run().await })
+}
+
+impl Agent {
+    async fn run(&mut self) {
+        let mut applied = self.host.applied();
+        loop {
+            if self.host.is_member() {
+                for _ in 0..MAX_PASSES {
+                    match self.pass().await {
+                        Ok(0) => break,
+                        Ok(_) => {}
+                        Err(e) => {
+                            tracing::warn!(error = %e, "reconcile pass failed; will retry");
+                            break;
+                        }
+                    }
+                }
+            }
+            let next_retry = self
+                .memory
+                .values()
+                .filter_map(|m| m.retry_at)
+                .min()
+                .map(|t| t.saturating_duration_since(Instant::now()));
+            let wait = next_retry.unwrap_or(RESYNC).min(RESYNC);
+            tokio::select! {
+                changed = applied.changed() => if changed.is_err() { return },
+                _ = tokio::time::sleep(wait) => {}
+            }
+        }
+    }
+
+    /// One pass; returns how many libvirt steps it took (0: converged or waiting).
+    pub async fn pass(&mut self) -> Result<usize, ClusterError> {
+        let me = self.host.name().to_string();
+        let state = self.host.state()?;
+        let internal = ClusterError::internal;
+        let cluster = tables::cluster_info(&state)
+            .map_err(internal)?
+            .map(|c| c.id)
+            .unwrap_or_default();
+        let mut wanted: BTreeMap<String, Vm> = BTreeMap::new();
+        for name in placement::placed_on(&state, &me).map_err(internal)? {
+            if let Some(vm) = vms::get(&state, &name).map_err(internal)? {
+                wanted.insert(name, vm);
+            }
+        }
+        let domains = self
+            .hv
+            .list_domains()
+            .await
+            .map_err(ClusterError::internal)?;
+        let mut have: BTreeMap<String, Have> = BTreeMap::new();
+        for d in &domains {
+            let meta = domain_xml::parse_meta(&d.xml).filter(|m| m.cluster == cluster);
+            have.insert(
+                d.name.clone(),
+                Have {
+                    state: d.state,
+                    generation: meta.map(|m| m.generation),
+                },
+            );
+        }
+        let names: BTreeSet<String> = wanted.keys().chain(have.keys()).cloned().collect();
+        let now = Instant::now();
+        let mut taken = 0;
+        for name in names {
+            let vm = wanted.get(&name);
+            let h = have.get(&name);
+            let mem = self.memory.entry(name.clone()).or_default();
+            if mem.retry_at.is_some_and(|t| t > now) {
+                continue;
+            }
+            // Adopt: a reboot request older than this agent has been carried out already.
+            if let (Some(vm), None) = (vm, mem.reboot_done) {
+                mem.reboot_done = Some(vm.reboot_seq);
+            }
+            let placed_elsewhere = vm.is_none()
+                && vms::get(&state, &name)
+                    .map_err(internal)?
+                    .is_some_and(|v| v.placement.as_deref() != Some(me.as_str()));
+            let want = vm.map(|v| Want {
+                generation: v.generation,
+                power: v.power,
+                force_stop: v.force_stop,
+                reboot_seq: v.reboot_seq,
+                status: v.observed.status,
+                reason: v.observed.reason.clone(),
+            });
+            if h.is_none_or(|h| h.state != DomState::Running) {
+                mem.shutdown_asked = None;
+            }
+            let step = plan::step(
+                want.as_ref(),
+                h,
+                Memory {
+                    reboot_done: mem.reboot_done.unwrap_or(0),
+                    shutdown_asked_ms: mem.shutdown_asked.map(|t| t.elapsed().as_millis() as u64),
+                    placed_elsewhere,
+                },
+            );
+            if step == Step::Nothing || (step == Step::Discover && mem.discovered) {
+                continue;
+            }
+            let span = tracing::info_span!("reconcile", host = %me, vm = %name, step = ?step);
+            let result = tracing::Instrument::instrument(
+                self.act(&state, &cluster, &name, vm, h, &step),
+                span,
+            )
+            .await;
+            let mem = self.memory.entry(name.clone()).or_default();
+            match result {
+                Ok(()) => {
+                    mem.failures = 0;
+                    mem.retry_at = None;
+                    match &step {
+                        Step::Reboot => mem.reboot_done = vm.map(|v| v.reboot_seq),
+                        Step::Shutdown => mem.shutdown_asked = Some(Instant::now()),
+                        Step::Discover => mem.discovered = true,
+                        Step::ReportRemoved | Step::DeleteOrphan => {
+                            self.memory.remove(&name);
+                        }
+                        _ => {}
+                    }
+                    if !matches!(
+                        step,
+                        Step::Report { .. } | Step::Discover | Step::ReportRemoved
+                    ) {
+                        taken += 1;
+                    }
+                }
+                Err(e) => {
+                    mem.failures += 1;
+                    let backoff = Duration::from_millis(500)
+                        .saturating_mul(1 << mem.failures.min(7))
+                        .min(MAX_BACKOFF);
+                    mem.retry_at = Some(Instant::now() + backoff);
+                    tracing::warn!(vm = %name, error = %e, retry_in = ?backoff, "reconcile step failed");
+                    if let Some(v) = vm {
+                        let reason = e.to_string();
+                        if v.observed.status != Status::Failed || v.observed.reason != reason {
+                            self.observe(&name, Status::Failed, reason).await;
+                        }
+                    }
+                }
+            }
+        }
+        Ok(taken)
+    }
+
+    async fn observe(&self, name: &str, status: Status, reason: String) {
+        let cmd = Command::Vm(VmCommand::Observe {
+            name: name.to_string(),
+            host: self.host.name().to_string(),
+            status,
+            reason,
+        });
+        if let Err(e) = self.host.write(cmd, None).await {
+            tracing::warn!(vm = %name, error = %e, "cannot report the VM's status");
+        }
+    }
+
+    /// Carries out one step.
+    async fn act(
+        &self,
+        state: &crate::state::redb_kv::RedbRead,
+        cluster: &str,
+        name: &str,
+        vm: Option<&Vm>,
+        have: Option<&Have>,
+        step: &Step,
+    ) -> Result<(), String> {
+        let hv = &self.hv;
+        let e = |e: crate::hypervisor::HypervisorError| e.to_string();
+        match step {
+            Step::Create | Step::Redefine => {
+                let Some(vm) = vm else { return Ok(()) };
+                let layout = self.layout(state, vm)?;
+                if *step == Step::Create {
+                    self.prepare(state, vm, &layout).await?;
+                }
+                let spec = desired::domain_spec(vm, &layout, &self.settings, cluster);
+                let xml = domain_xml::render(&spec).map_err(|e| e.to_string())?;
+                hv.define(&xml).await.map_err(e)
+            }
+            Step::Start => hv.start(name).await.map_err(e),
+            Step::Shutdown => hv.shutdown(name).await.map_err(e),
+            Step::Destroy => hv.destroy(name).await.map_err(e),
+            Step::Pause => hv.pause(name).await.map_err(e),
+            Step::Resume => hv.resume(name).await.map_err(e),
+            Step::Reboot => hv.reboot(name).await.map_err(e),
+            Step::Delete | Step::DeleteOrphan => {
+                hv.undefine(name).await.map_err(e)?;
+                if let Some(vm) = vm {
+                    self.remove_files(state, vm).await?;
+                }
+                Ok(())
+            }
+            Step::ReportRemoved => {
+                if let Some(vm) = vm {
+                    self.remove_files(state, vm).await?;
+                }
+                let cmd = Command::Vm(VmCommand::Remove {
+                    name: name.to_string(),
+                    host: self.host.name().to_string(),
+                });
+                self.host
+                    .write_ok(cmd, None)
+                    .await
+                    .map(|_| ())
+                    .map_err(|e| e.to_string())
+            }
+            Step::Discover => {
+                let Some(h) = have else { return Ok(()) };
+                let Some(d) = hv.domain(name).await.map_err(e)? else {
+                    return Ok(());
+                };
+                let (cpus, memory_mib) = discovered_shape(&d.xml);
+                let cmd = Command::Vm(VmCommand::Discover {
+                    name: name.to_string(),
+                    host: self.host.name().to_string(),
+                    cpus,
+                    memory_mib,
+                    running: h.state == DomState::Running,
+                });
+                match self.host.write(cmd, None).await {
+                    Ok(crate::state::Outcome::Rejected(r)) => {
+                        tracing::info!(vm = %name, reason = %r.message, "domain not adopted");
+                        Ok(())
+                    }
+                    Ok(_) => Ok(()),
+                    Err(e) => Err(e.to_string()),
+                }
+            }
+            Step::Report { status, reason } => {
+                self.observe(name, *status, reason.clone()).await;
+                Ok(())
+            }
+            Step::Nothing => Ok(()),
+        }
+    }
+
+    fn layout(
+        &self,
+        state: &crate::state::redb_kv::RedbRead,
+        vm: &Vm,
+    ) -> Result<desired::Layout, String> {
+        desired::layout(
+            vm,
+            &self.settings,
+            |p| pools::get(state, p).ok().flatten(),
+            |i| images::get(state, i).ok().flatten(),
+        )
+    }
+
+    /// Makes the disks and the seed ISO (each step idempotent).
+    async fn prepare(
+        &self,
+        state: &crate::state::redb_kv::RedbRead,
+        vm: &Vm,
+        layout: &desired::Layout,
+    ) -> Result<(), String> {
+        for d in &layout.disks {
+            match &d.backing {
+                Some((backing, format)) => {
+                    disks::create_overlay(backing, format, &d.path, d.size_mib).await
+                }
+                None => disks::create_empty(&d.path, d.size_mib).await,
+            }
+            .map_err(|e| e.to_string())?;
+        }
+        if let Some(path) = &layout.seed {
+            let spec = match &vm.spec {
+                Some(s) => specs::get(state, s).map_err(|e| e.to_string())?,
+                None => None,
+            };
+            let seed = super::seed::render(vm, spec.as_ref(), None).map_err(|e| e.to_string())?;
+            if let Some(dir) = path.parent() {
+                std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+            }
+            super::seed::write_iso(&seed, path)
+                .await
+                .map_err(|e| e.to_string())?;
+        }
+        Ok(())
+    }
+
+    async fn remove_files(
+        &self,
+        state: &crate::state::redb_kv::RedbRead,
+        vm: &Vm,
+    ) -> Result<(), String> {
+        let layout = match self.layout(state, vm) {
+            Ok(l) => l,
+            // A pool or image record is gone: nothing of ours can be found there.
+            Err(_) => return Ok(()),
+        };
+        for dir in &layout.dirs {
+            if let Err(e) = std::fs::remove_dir_all(dir) {
+                if e.kind() != std::io::ErrorKind::NotFound {
+                    return Err(format!("cannot remove {}: {e}", dir.display()));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// vCPUs and memory (MiB) of a foreign domain, from its XML; 1 and 64 MiB when unreadable.
+fn discovered_shape(xml: &str) -> (u32, u64) {
+    let text = |tag: &str| -> Option<(String, String)> {
+        let start = xml.find(&format!("<{tag}"))?;
+        let rest = &xml[start..];
+        let open_end = rest.find('>')?;
+        let attrs = rest[..open_end].to_string();
+        let close = rest.find(&format!("</{tag}>"))?;
+        Some((attrs, rest[open_end + 1..close].trim().to_string()))
+    };
+    let cpus = text("vcpu").and_then(|(_, v)| v.parse().ok()).unwrap_or(1);
+    let memory_mib = text("memory")
+        .and_then(|(attrs, v)| {
+            let n: u64 = v.parse().ok()?;
+            Some(
+                if attrs.contains("unit='MiB'") || attrs.contains("unit=\"MiB\"") {
+                    n
+                } else if attrs.contains("unit='GiB'") || attrs.contains("unit=\"GiB\"") {
+                    n * 1024
+                } else {
+                    n / 1024 // KiB, libvirt's default unit
+                },
+            )
+        })
+        .unwrap_or(64)
+        .max(64);
+    (cpus.max(1), memory_mib)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn discovered_shapes() {
+        assert_eq!(
+            discovered_shape("<domain><memory unit='KiB'>2097152</memory><vcpu placement='static'>2</vcpu></domain>"),
+            (2, 2048)
+        );
+        assert_eq!(
+            discovered_shape("<domain><memory unit='MiB'>512</memory><vcpu>1</vcpu></domain>"),
+            (1, 512)
+        );
+        assert_eq!(discovered_shape("<domain/>"), (1, 64));
+    }
+}
