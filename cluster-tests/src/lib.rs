@@ -51,6 +51,20 @@ pub struct Opts {
     /// Per host (in order), its size as libvirt's test driver reports it: (CPUs, memory MiB).
     /// Hosts beyond the list get 4 CPUs and 8 GiB.
     pub sizes: Vec<(u32, u64)>,
+    /// Which libvirt each host uses.
+    pub hypervisor: Hv,
+}
+
+/// The libvirt a test host talks to.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Hv {
+    /// libvirt's test driver, one instance per host (sized by `Opts::sizes`).
+    #[default]
+    TestDriver,
+    /// Real QEMU under TCG through an embedded driver of its own (`qemu:///embed?root=`).
+    QemuEmbed,
+    /// Real QEMU through the machine's libvirtd (`qemu:///system`), started by setup.sh.
+    QemuSystem,
 }
 
 impl Default for Opts {
@@ -59,6 +73,7 @@ impl Default for Opts {
             snapshot_after_entries: 10_000,
             keep_entries_after_snapshot: 1_000,
             sizes: Vec::new(),
+            hypervisor: Hv::TestDriver,
         }
     }
 }
@@ -218,6 +233,31 @@ impl Node {
 impl Drop for Node {
     fn drop(&mut self) {
         self.kill();
+        kill_guests_under(&self.dir);
+    }
+}
+
+/// Kills QEMU processes whose command line mentions `dir`: guests of an embedded driver outlive
+/// their quantixd (they are daemonized), so a test must not leave them running.
+pub fn kill_guests_under(dir: &Path) {
+    let needle = dir.display().to_string();
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return;
+    };
+    for e in entries.flatten() {
+        let Ok(pid) = e.file_name().to_string_lossy().parse::<i32>() else {
+            continue;
+        };
+        let Ok(cmd) = std::fs::read(format!("/proc/{pid}/cmdline")) else {
+            continue;
+        };
+        let cmd = String::from_utf8_lossy(&cmd);
+        if cmd.contains("qemu-system") && cmd.contains(&needle) {
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(pid),
+                nix::sys::signal::Signal::SIGKILL,
+            );
+        }
     }
 }
 
@@ -249,12 +289,19 @@ impl Cluster {
             )?;
             let config = format!(
                 "name = \"host{i}\"\ndata_dir = \"{}\"\ngrpc_addr = \"127.0.0.1:{port}\"\nhttp_addr = \"127.0.0.1:{}\"\n\n\
-                 [hypervisor]\nuri = \"test://{}\"\n\n\
+                 [hypervisor]\n{}\n\
                  [raft]\nheartbeat_ms = 100\nelection_timeout_min_ms = 500\nelection_timeout_max_ms = 1000\n\
                  snapshot_after_entries = {}\nkeep_entries_after_snapshot = {}\n",
                 node_dir.join("data").display(),
                 http_port,
-                node_xml.display(),
+                match opts.hypervisor {
+                    Hv::TestDriver => format!("uri = \"test://{}\"\n", node_xml.display()),
+                    Hv::QemuEmbed => format!(
+                        "uri = \"qemu:///embed?root={}\"\ndomain_type = \"qemu\"\ncpu_mode = \"default\"\n",
+                        node_dir.join("qemu").display()
+                    ),
+                    Hv::QemuSystem => "uri = \"qemu:///system\"\ndomain_type = \"qemu\"\ncpu_mode = \"default\"\n".to_string(),
+                },
                 opts.snapshot_after_entries,
                 opts.keep_entries_after_snapshot,
             );

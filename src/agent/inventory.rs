@@ -23,6 +23,8 @@ pub const MIN_GAP: Duration = Duration::from_millis(500);
 /// What one look sent.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Sent {
+    /// libvirt was asked (the host is recorded and the call succeeded).
+    pub checked_capacity: bool,
     pub capacity: bool,
     pub pools: Vec<String>,
 }
@@ -40,7 +42,7 @@ async fn run(host: Host, hv: Hypervisor) {
             let ask_libvirt = last_capacity.is_none_or(|t| t.elapsed() >= RECHECK);
             match report_once(&host, &hv, ask_libvirt).await {
                 Ok(sent) => {
-                    if ask_libvirt {
+                    if ask_libvirt && sent.checked_capacity {
                         last_capacity = Some(Instant::now());
                     }
                     if sent.capacity || !sent.pools.is_empty() {
@@ -82,6 +84,7 @@ pub async fn report_once(
                 if cap.cpus != stored.inventory.cpus
                     || cap.memory_mib != stored.inventory.memory_mib =>
             {
+                sent.checked_capacity = true;
                 host.write_ok(
                     Command::Host(HostCommand::ReportInventory {
                         host: me.clone(),
@@ -93,7 +96,7 @@ pub async fn report_once(
                 .await?;
                 sent.capacity = true;
             }
-            Ok(_) => {}
+            Ok(_) => sent.checked_capacity = true,
             Err(e) => tracing::warn!(error = %e, "cannot read host capacity from libvirt"),
         }
     }

@@ -318,6 +318,7 @@ impl Agent {
         for d in &layout.disks {
             match &d.backing {
                 Some((backing, format)) => {
+                    let format = disks::BackingFormat::parse(format).map_err(|e| e.to_string())?;
                     disks::create_overlay(backing, format, &d.path, d.size_mib).await
                 }
                 None => disks::create_empty(&d.path, d.size_mib).await,

@@ -36,7 +36,7 @@ pub struct NodeCapacity {
 #[derive(Clone)]
 pub struct Hypervisor {
     uri: Arc<str>,
-    conn: Arc<Mutex<Option<Connect>>>,
+    conn: Arc<Mutex<Option<Arc<Connect>>>>,
 }
 
 impl std::fmt::Debug for Hypervisor {
@@ -55,6 +55,7 @@ impl Hypervisor {
         QUIET.call_once(virt::error::clear_error_callback);
         if uri.contains("/embed") {
             start_event_loop();
+            prepare_embed_root(uri);
         }
         Hypervisor {
             uri: uri.into(),
@@ -84,27 +85,39 @@ impl Hypervisor {
         what: &'static str,
         f: impl FnOnce(&Connect) -> Result<T, virt::error::Error>,
     ) -> Result<T, HypervisorError> {
-        let mut guard = self
-            .conn
-            .lock()
-            .map_err(|_| HypervisorError::Worker("connection lock poisoned".into()))?;
-        if guard.is_none() {
-            let c = Connect::open(Some(&self.uri)).map_err(|e| HypervisorError::Connect {
-                uri: self.uri.to_string(),
-                message: e.to_string(),
-            })?;
-            *guard = Some(c);
-        }
-        let Some(conn) = guard.as_ref() else {
-            return Err(HypervisorError::Worker("no connection".into()));
+        // The lock guards only (re)connecting: a libvirt connection is thread-safe, and one
+        // slow call (a define while libvirtd probes QEMU) must not hold up the others.
+        let conn = {
+            let mut guard = self
+                .conn
+                .lock()
+                .map_err(|_| HypervisorError::Worker("connection lock poisoned".into()))?;
+            match guard.as_ref() {
+                Some(c) => Arc::clone(c),
+                None => {
+                    let c = Arc::new(Connect::open(Some(&self.uri)).map_err(|e| {
+                        HypervisorError::Connect {
+                            uri: self.uri.to_string(),
+                            message: e.to_string(),
+                        }
+                    })?);
+                    *guard = Some(Arc::clone(&c));
+                    c
+                }
+            }
         };
-        match f(conn) {
+        match f(&conn) {
             Ok(v) => Ok(v),
             Err(e) => {
                 // Keep the connection if it is still alive: a test-driver instance's domains
-                // live in it. Drop it only when libvirt says it is gone.
+                // live in it, and an embedded driver cannot be opened twice in one process.
+                // Drop it only when libvirt says it is gone (libvirtd restarted).
                 if !conn.is_alive().unwrap_or(false) {
-                    *guard = None;
+                    if let Ok(mut guard) = self.conn.lock() {
+                        if guard.as_ref().is_some_and(|c| Arc::ptr_eq(c, &conn)) {
+                            *guard = None;
+                        }
+                    }
                 }
                 Err(HypervisorError::Call {
                     what,
@@ -121,6 +134,31 @@ impl Hypervisor {
             cpus: info.cpus,
             memory_mib: info.memory / 1024,
         })
+    }
+}
+
+/// Gives an embedded QEMU driver's root a `qemu.conf` (unless it has one): QEMU runs as this
+/// process's user, and guest consoles go to files rather than to virtlogd. Without it the
+/// driver switches to the `libvirt-qemu` user and needs virtlogd, and on a machine whose
+/// init does not reap daemonized children, every capability probe waits for a zombie.
+/// The embedded driver is for tests and single-machine clusters; production uses
+/// `qemu:///system`.
+fn prepare_embed_root(uri: &str) {
+    let Some(root) = uri
+        .split_once("root=")
+        .map(|(_, r)| r.split('&').next().unwrap_or(r))
+    else {
+        return;
+    };
+    let etc = std::path::Path::new(root).join("etc");
+    let conf = etc.join("qemu.conf");
+    if conf.exists() {
+        return;
+    }
+    let text = "# Written by quantixd for the embedded QEMU driver.\n\
+                user = \"root\"\ngroup = \"root\"\nstdio_handler = \"file\"\n";
+    if let Err(e) = std::fs::create_dir_all(&etc).and_then(|()| std::fs::write(&conf, text)) {
+        tracing::warn!(path = %conf.display(), error = %e, "cannot write the embedded driver's qemu.conf");
     }
 }
 
