@@ -38,7 +38,21 @@ fn bin(name: &str) -> PathBuf {
     p
 }
 
+/// A free loopback port below the kernel's ephemeral range (32768+), so a port this test has
+/// picked but not yet bound cannot be handed to another process's `bind(0)` or outgoing
+/// connection meanwhile. Each test process (nextest runs one per test) takes ports from its
+/// own block, chosen by pid, and checks each is free.
 fn free_port() -> u16 {
+    use std::sync::atomic::{AtomicU16, Ordering};
+    static NEXT: AtomicU16 = AtomicU16::new(0);
+    let block = (std::process::id() % 500) as u16;
+    for _ in 0..64 {
+        let offset = NEXT.fetch_add(1, Ordering::Relaxed) % 40;
+        let port = 12_000 + block * 40 + offset;
+        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
     let l = TcpListener::bind("127.0.0.1:0").expect("bind port 0");
     l.local_addr().expect("local addr").port()
 }
