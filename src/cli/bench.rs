@@ -13,6 +13,10 @@ use super::{connect, request_id, CliError, Consistency};
 use crate::proto::v1::folder_service_client::FolderServiceClient;
 use crate::proto::v1::*;
 
+// Declared here rather than in `cli/mod.rs` so `bench start` stays inside the bench module.
+#[path = "bench_start.rs"]
+mod bench_start;
+
 #[derive(Subcommand)]
 pub enum BenchCmd {
     /// Concurrent writes (folder records) spread over the given hosts.
@@ -44,6 +48,8 @@ pub enum BenchCmd {
         #[arg(long, value_enum, default_value_t = Consistency::Linearizable)]
         consistency: Consistency,
     },
+    /// Time API create → VM running for N VMs (see scripts/bench-start.sh).
+    Start(bench_start::StartArgs),
 }
 
 #[derive(Default)]
@@ -92,6 +98,9 @@ pub async fn run(endpoint: &str, out: Format, cmd: BenchCmd) -> Result<(), CliEr
     {
         return super::bench_vms::run(endpoint, out, count, clients, reads).await;
     }
+    if let BenchCmd::Start(args) = cmd {
+        return bench_start::run(endpoint, out, args).await;
+    }
     let hist = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3)
         .map_err(|e| CliError::Usage(e.to_string()))?;
     let tally = Arc::new(Mutex::new(Tally {
@@ -105,7 +114,7 @@ pub async fn run(endpoint: &str, out: Format, cmd: BenchCmd) -> Result<(), CliEr
         BenchCmd::Read {
             clients, duration, ..
         } => ("read", *clients, *duration),
-        BenchCmd::Vms { .. } => return Ok(()),
+        BenchCmd::Vms { .. } | BenchCmd::Start(_) => return Ok(()),
     };
     if clients == 0 {
         return Err(CliError::Usage("--clients must be at least 1".into()));
@@ -132,7 +141,7 @@ pub async fn run(endpoint: &str, out: Format, cmd: BenchCmd) -> Result<(), CliEr
         let base = base.clone();
         let consistency = match &cmd {
             BenchCmd::Read { consistency, .. } => consistency.proto(),
-            BenchCmd::Write { .. } | BenchCmd::Vms { .. } => 0,
+            BenchCmd::Write { .. } | BenchCmd::Vms { .. } | BenchCmd::Start(_) => 0,
         };
         let write = matches!(cmd, BenchCmd::Write { .. });
         tasks.push(tokio::spawn(async move {
