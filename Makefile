@@ -2,8 +2,9 @@ SHELL := /bin/bash
 .SHELLFLAGS := -euo pipefail -c
 
 CARGO ?= cargo
-# Extra flags for scripts/setup.sh, e.g. `make test SETUP_FLAGS="--web --libvirtd"`.
-SETUP_FLAGS ?=
+# Flags for scripts/setup.sh. The default also starts libvirtd (the qemu:///system test);
+# e.g. `make test SETUP_FLAGS="--web --libvirtd"`.
+SETUP_FLAGS ?= --libvirtd
 # Cluster tests spawn real daemons: keep parallelism low (2-core machines).
 CLUSTER_TEST_THREADS ?= 2
 

@@ -125,6 +125,15 @@ fi
 # ---------------------------------------------------------------- libvirtd
 start_libvirtd() {
     need_root "start libvirtd"
+    # What udev does on a normal Debian host: /dev/kvm for group kvm. Without it libvirtd
+    # probes QEMU with /dev/kvm usable, then finds it unusable as libvirt-qemu, throws the
+    # probe away and probes again on every define (each define then takes minutes).
+    if [[ -c /dev/kvm ]] && getent group kvm >/dev/null &&
+        [[ "$(stat -c '%G %a' /dev/kvm)" != "kvm 660" ]]; then
+        say "giving /dev/kvm to group kvm (mode 0660), as udev would"
+        as_root chgrp kvm /dev/kvm
+        as_root chmod 0660 /dev/kvm
+    fi
     if pgrep -x virtlogd >/dev/null; then
         say "virtlogd already running"
     else

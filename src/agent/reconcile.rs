@@ -23,6 +23,8 @@ use crate::state::{images, placement, pools, specs, tables, vms, Command};
 
 /// Longest time between two passes.
 pub const RESYNC: Duration = Duration::from_secs(10);
+/// Shortest time between two rounds of passes.
+pub const MIN_GAP: Duration = Duration::from_millis(50);
 /// Most passes in a row before waiting for news again.
 const MAX_PASSES: usize = 8;
 const MAX_BACKOFF: Duration = Duration::from_secs(60);
@@ -78,6 +80,8 @@ impl Agent {
                 .min()
                 .map(|t| t.saturating_duration_since(Instant::now()));
             let wait = next_retry.unwrap_or(RESYNC).min(RESYNC);
+            // A busy log must not turn into a busy libvirt: passes are at least MIN_GAP apart.
+            tokio::time::sleep(MIN_GAP).await;
             tokio::select! {
                 changed = applied.changed() => if changed.is_err() { return },
                 _ = tokio::time::sleep(wait) => {}

@@ -139,8 +139,9 @@ impl Hypervisor {
 
 /// Gives an embedded QEMU driver's root a `qemu.conf` (unless it has one): QEMU runs as this
 /// process's user, and guest consoles go to files rather than to virtlogd. Without it the
-/// driver switches to the `libvirt-qemu` user and needs virtlogd, and on a machine whose
-/// init does not reap daemonized children, every capability probe waits for a zombie.
+/// driver runs QEMU as `libvirt-qemu` and needs virtlogd; and where `/dev/kvm` is root-only
+/// (no udev), libvirt probes QEMU with KVM, then finds KVM unusable as that user and probes
+/// again on every call, each probe taking seconds.
 /// The embedded driver is for tests and single-machine clusters; production uses
 /// `qemu:///system`.
 fn prepare_embed_root(uri: &str) {
