@@ -499,5 +499,8 @@ pub(crate) fn escape_into(out: &mut String, s: &str) {
 }
 
 #[cfg(test)]
+#[path = "domain_xml_meta_tests.rs"]
+mod meta_tests;
+#[cfg(test)]
 #[path = "domain_xml_tests.rs"]
 mod tests;

@@ -48,7 +48,7 @@ fn minimal(name: &str) -> DomainSpec {
 }
 
 /// The representative domains, each with a golden file `testdata/<name>.xml`.
-fn golden_specs() -> Vec<(&'static str, DomainSpec)> {
+pub(super) fn golden_specs() -> Vec<(&'static str, DomainSpec)> {
     let pool = Path::new("/var/lib/quantix/pools/default");
     vec![
         (
@@ -517,86 +517,5 @@ fn target_devs_follow_libvirt_naming() {
     ];
     for (i, want) in cases {
         assert_eq!(target_dev("vd", i), want, "{i}");
-    }
-}
-
-#[test]
-fn parse_meta_reads_only_our_element() {
-    let ns = QUANTIX_XMLNS;
-    let ok = Some(QuantixMeta {
-        generation: 42,
-        cluster: "a&b'c".into(),
-    });
-    let cases: Vec<(&str, String, Option<QuantixMeta>)> = vec![
-        (
-            "libvirt's reformatting",
-            format!(
-                "<domain type='kvm'>\n  <name>x</name>\n  <metadata>\n    \
-                 <quantix:vm xmlns:quantix=\"{ns}\" generation=\"42\" cluster=\"a&amp;b'c\"/>\n  \
-                 </metadata>\n</domain>"
-            ),
-            ok.clone(),
-        ),
-        (
-            "another prefix, beside foreign metadata",
-            format!(
-                "<domain><metadata><other:vm xmlns:other='urn:other' generation='1' \
-                 cluster='z'/><q:vm xmlns:q='{ns}' generation='42' cluster='a&amp;b&apos;c'/>\
-                 </metadata></domain>"
-            ),
-            ok.clone(),
-        ),
-        (
-            "bare element with its namespace",
-            format!("<quantix:vm xmlns:quantix=\"{ns}\" generation=\"42\" cluster=\"a&amp;b'c\"/>"),
-            ok.clone(),
-        ),
-        (
-            "element from virDomainGetMetadata(ELEMENT), namespace stripped",
-            "<vm generation=\"42\" cluster=\"a&amp;b'c\"/>".into(),
-            ok,
-        ),
-        (
-            "root vm of another namespace",
-            "<o:vm xmlns:o='urn:other' generation='42' cluster='c'/>".into(),
-            None,
-        ),
-        ("no metadata", "<domain><name>x</name></domain>".into(), None),
-        (
-            "foreign only",
-            "<domain><metadata><vm generation='1' cluster='c'/></metadata></domain>".into(),
-            None,
-        ),
-        (
-            "outside metadata",
-            format!("<domain><devices><q:vm xmlns:q='{ns}' generation='1' cluster='c'/></devices></domain>"),
-            None,
-        ),
-        (
-            "bad generation",
-            format!("<domain><metadata><q:vm xmlns:q='{ns}' generation='-1' cluster='c'/></metadata></domain>"),
-            None,
-        ),
-        (
-            "no cluster",
-            format!("<domain><metadata><q:vm xmlns:q='{ns}' generation='1'/></metadata></domain>"),
-            None,
-        ),
-        ("not xml", "<domain><metadata>".into(), None),
-        ("empty", String::new(), None),
-    ];
-    for (label, xml, want) in cases {
-        assert_eq!(parse_meta(&xml), want, "{label}");
-    }
-}
-
-#[test]
-fn render_then_parse_meta_round_trips() {
-    for (name, spec) in golden_specs() {
-        assert_eq!(
-            parse_meta(&render(&spec).unwrap()),
-            Some(spec.metadata),
-            "{name}"
-        );
     }
 }
