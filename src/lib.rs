@@ -11,7 +11,7 @@
 //! | `cluster` | a running host: write path with forwarding, reads, membership |
 //! | `scheduler` | placement core (pure) and the leader loop                   |
 //! | `hypervisor` | the libvirt connection (`virt` crate)                      |
-//! | `agent`   | per-host work: inventory reports (VM reconcile to come)       |
+//! | `agent`   | per-host work: inventory reports, VM reconcile, guest seeds   |
 //! | `api`     | public tonic services and the one gRPC error mapping          |
 //! | `config`  | the daemon's TOML config                                      |
 //! | `cli`     | the `quantix` client                                          |

@@ -1,6 +1,7 @@
-//! The per-host agent: runs on every host and keeps the replicated state told about what this
-//! host has. Today: its capacity (libvirt node info) and, for every pool, whether the host
-//! reaches it (`inventory`). Reports go through Raft only when something changed.
+//! The per-host agent: runs on every host. It keeps the replicated state told about what this
+//! host has (`inventory`: capacity from libvirt, pool reachability), and converges libvirt to
+//! the VMs placed here (`reconcile`, driven by the pure `plan`, with `desired` for file layout
+//! and domain spec and `seed` for cloud-init ISOs). Reports go through Raft only on change.
 //! May use: `cluster::Host` (state reads, writes), `hypervisor`, `model`, `state` (reads).
 
 pub mod desired;

@@ -485,3 +485,39 @@ fn unschedulable_reason_only_for_the_vm_the_scheduler_saw() {
             .contains("no longer pending")
     );
 }
+
+#[test]
+fn a_placed_vm_is_not_renamed() {
+    let mut kv = world();
+    ok(create(&mut kv, pxe("web1", 1, 512)));
+    ok(place_cmd(&mut kv, 200, "web1", "h1"));
+    stop(&mut kv, "web1");
+    ok(vms::apply(
+        &mut kv,
+        160,
+        &VmCommand::Observe {
+            name: "web1".into(),
+            host: "h1".into(),
+            status: Status::Stopped,
+            reason: String::new(),
+        },
+    )
+    .unwrap());
+    let before = kv.clone();
+    let msg = refused(
+        vms::apply(
+            &mut kv,
+            170,
+            &VmCommand::Update {
+                name: "web1".into(),
+                cpus: None,
+                memory_mib: None,
+                new_name: Some("web9".into()),
+                folder: None,
+            },
+        )
+        .unwrap(),
+    );
+    assert!(msg.contains("placed on host h1"), "{msg}");
+    assert_eq!(kv, before);
+}

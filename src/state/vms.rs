@@ -354,6 +354,14 @@ fn update(
         }
     }
     let rename = new_name.filter(|n| *n != vm.name);
+    if let (Some(_), Some(host)) = (rename, &vm.placement) {
+        // The domain and its files on the host are named after the VM; until the agent can
+        // rename them, a rename would orphan them.
+        return reject(
+            RejectKind::FailedPrecondition,
+            format!("vm {name} is placed on host {host}; a placed VM cannot be renamed yet"),
+        );
+    }
     if let Some(n) = rename {
         if let Err(e) = crate::model::names::validate_label("vm name", n) {
             return reject(RejectKind::InvalidArgument, e.to_string());
