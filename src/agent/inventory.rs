@@ -70,7 +70,12 @@ pub async fn report_once(
     let me = host.name().to_string();
     let (stored, pool_list) = {
         let state = host.state()?;
-        let stored = hosts::get(&state, &me).map_err(ClusterError::internal)?;
+        // Only the inventory: `hosts::get` would also decode every pool, read just below.
+        let stored =
+            match crate::state::tables::host(&state, &me).map_err(ClusterError::internal)? {
+                Some(_) => Some(hosts::inventory(&state, &me).map_err(ClusterError::internal)?),
+                None => None,
+            };
         (stored, pools::list(&state).map_err(ClusterError::internal)?)
     };
     let Some(stored) = stored else {
@@ -80,10 +85,7 @@ pub async fn report_once(
     let mut sent = Sent::default();
     if ask_libvirt {
         match hv.capacity().await {
-            Ok(cap)
-                if cap.cpus != stored.inventory.cpus
-                    || cap.memory_mib != stored.inventory.memory_mib =>
-            {
+            Ok(cap) if cap.cpus != stored.cpus || cap.memory_mib != stored.memory_mib => {
                 sent.checked_capacity = true;
                 host.write_ok(
                     Command::Host(HostCommand::ReportInventory {

@@ -336,7 +336,9 @@ impl Agent {
             };
             let seed = super::seed::render(vm, spec.as_ref(), None).map_err(|e| e.to_string())?;
             if let Some(dir) = path.parent() {
-                std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+                tokio::fs::create_dir_all(dir)
+                    .await
+                    .map_err(|e| format!("{}: {e}", dir.display()))?;
             }
             super::seed::write_iso(&seed, path)
                 .await
@@ -356,10 +358,11 @@ impl Agent {
             Err(_) => return Ok(()),
         };
         for dir in &layout.dirs {
-            if let Err(e) = std::fs::remove_dir_all(dir) {
-                if e.kind() != std::io::ErrorKind::NotFound {
-                    return Err(format!("cannot remove {}: {e}", dir.display()));
-                }
+            // Every VM directory is `<parent>/<vm name>` (a pool's, or the scratch dir's).
+            if let Some(parent) = dir.parent() {
+                disks::remove_vm_files(parent, &vm.name)
+                    .await
+                    .map_err(|e| e.to_string())?;
             }
         }
         Ok(())
@@ -368,27 +371,22 @@ impl Agent {
 
 /// vCPUs and memory (MiB) of a foreign domain, from its XML; 1 and 64 MiB when unreadable.
 fn discovered_shape(xml: &str) -> (u32, u64) {
-    let text = |tag: &str| -> Option<(String, String)> {
-        let start = xml.find(&format!("<{tag}"))?;
-        let rest = &xml[start..];
-        let open_end = rest.find('>')?;
-        let attrs = rest[..open_end].to_string();
-        let close = rest.find(&format!("</{tag}>"))?;
-        Some((attrs, rest[open_end + 1..close].trim().to_string()))
+    let Ok(doc) = roxmltree::Document::parse(xml) else {
+        return (1, 64);
     };
-    let cpus = text("vcpu").and_then(|(_, v)| v.parse().ok()).unwrap_or(1);
-    let memory_mib = text("memory")
-        .and_then(|(attrs, v)| {
-            let n: u64 = v.parse().ok()?;
-            Some(
-                if attrs.contains("unit='MiB'") || attrs.contains("unit=\"MiB\"") {
-                    n
-                } else if attrs.contains("unit='GiB'") || attrs.contains("unit=\"GiB\"") {
-                    n * 1024
-                } else {
-                    n / 1024 // KiB, libvirt's default unit
-                },
-            )
+    let child = |tag: &str| doc.root_element().children().find(|n| n.has_tag_name(tag));
+    let cpus = child("vcpu")
+        .and_then(|n| n.text()?.trim().parse().ok())
+        .unwrap_or(1u32);
+    let memory_mib = child("memory")
+        .and_then(|n| {
+            let v: u64 = n.text()?.trim().parse().ok()?;
+            Some(match n.attribute("unit").unwrap_or("KiB") {
+                "MiB" | "M" => v,
+                "GiB" | "G" => v * 1024,
+                "b" | "bytes" => v / (1024 * 1024),
+                _ => v / 1024, // KiB, libvirt's default unit
+            })
         })
         .unwrap_or(64)
         .max(64);

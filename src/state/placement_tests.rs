@@ -405,6 +405,21 @@ fn stop(kv: &mut MemKv, name: &str) {
     .unwrap());
 }
 
+/// The VM's host reports it stopped (hardware changes and renames need that).
+fn observe_stopped(kv: &mut MemKv, name: &str, host: &str) {
+    ok(vms::apply(
+        kv,
+        155,
+        &VmCommand::Observe {
+            name: name.into(),
+            host: host.into(),
+            status: Status::Stopped,
+            reason: String::new(),
+        },
+    )
+    .unwrap());
+}
+
 fn resize(kv: &mut MemKv, name: &str, cpus: u32, memory_mib: u64) -> Outcome {
     vms::apply(
         kv,
@@ -426,17 +441,7 @@ fn resizing_a_placed_vm_is_checked_against_its_host() {
     ok(create(&mut kv, pxe("web1", 2, 2048)));
     ok(place_cmd(&mut kv, 200, "web1", "h1"));
     stop(&mut kv, "web1");
-    ok(vms::apply(
-        &mut kv,
-        155,
-        &VmCommand::Observe {
-            name: "web1".into(),
-            host: "h1".into(),
-            status: Status::Stopped,
-            reason: String::new(),
-        },
-    )
-    .unwrap());
+    observe_stopped(&mut kv, "web1", "h1");
     let before = kv.clone();
     let msg = refused(resize(&mut kv, "web1", 2, 16_384));
     assert!(msg.contains("host h1 cannot take the new size"), "{msg}");
@@ -492,17 +497,7 @@ fn a_placed_vm_is_not_renamed() {
     ok(create(&mut kv, pxe("web1", 1, 512)));
     ok(place_cmd(&mut kv, 200, "web1", "h1"));
     stop(&mut kv, "web1");
-    ok(vms::apply(
-        &mut kv,
-        160,
-        &VmCommand::Observe {
-            name: "web1".into(),
-            host: "h1".into(),
-            status: Status::Stopped,
-            reason: String::new(),
-        },
-    )
-    .unwrap());
+    observe_stopped(&mut kv, "web1", "h1");
     let before = kv.clone();
     let msg = refused(
         vms::apply(
