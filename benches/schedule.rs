@@ -140,6 +140,7 @@ async fn run() -> anyhow::Result<()> {
             host: name.clone(),
             cpus: [32, 64, 96][i % 3],
             memory_mib: [128, 256, 512][i % 3] * 1024,
+            free_memory_mib: None,
         }));
         for pool in ["local".to_string(), format!("nfs-{}", i % 4)] {
             cmds.push(Command::Pool(PoolCommand::Observe {

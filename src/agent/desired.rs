@@ -21,6 +21,8 @@ pub struct Settings {
     pub cpu_mode: CpuMode,
     /// Where VMs without a disk keep their seed ISO.
     pub scratch_dir: PathBuf,
+    /// The agent's own small records (`reboots.json`).
+    pub state_dir: PathBuf,
 }
 
 impl Settings {
@@ -39,6 +41,7 @@ impl Settings {
                 _ => CpuMode::HostPassthrough,
             },
             scratch_dir: cfg.data_dir.join("vms"),
+            state_dir: cfg.data_dir.join("agent"),
         }
     }
 }
@@ -134,7 +137,8 @@ pub fn domain_spec(vm: &Vm, layout: &Layout, settings: &Settings, cluster: &str)
     match vm.boot {
         BootMedia::CloudImage(_) => boot.push(BootDevice::Disk),
         BootMedia::Iso(_) => boot.extend([BootDevice::Cdrom, BootDevice::Disk]),
-        BootMedia::Pxe => boot.extend([BootDevice::Network, BootDevice::Disk]),
+        // A foreign domain is never redefined; were it, it would boot like a PXE VM.
+        BootMedia::Pxe | BootMedia::Foreign => boot.extend([BootDevice::Network, BootDevice::Disk]),
     }
     // Only devices the domain has can be in the boot order.
     boot.retain(|b| match b {
@@ -180,6 +184,7 @@ pub fn domain_spec(vm: &Vm, layout: &Layout, settings: &Settings, cluster: &str)
             .collect(),
         vnc: true,
         serial_console: true,
+        guest_agent_channel: true,
         emulator: None,
         metadata: QuantixMeta {
             generation: vm.generation,

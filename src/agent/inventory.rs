@@ -1,6 +1,7 @@
-//! Keeps this host's inventory in the replicated state: its capacity from libvirt node info
-//! (`HostCommand::ReportInventory`) and its view of every pool (`PoolCommand::Observe`), sent at
-//! start and whenever they change, never when they do not. The scheduler reads both.
+//! Keeps this host's inventory in the replicated state: its capacity and free memory from
+//! libvirt (`HostCommand::ReportInventory`) and its view of every pool (`PoolCommand::Observe`),
+//! sent at start and whenever they change, never when they do not (free memory only when it
+//! moves by more than 1/16 of the host's memory). The scheduler reads both.
 //!
 //! It looks again when the applied index moves (a pool was created or changed) and every
 //! `RECHECK`, at most once per `MIN_GAP`. Capacity is asked of libvirt at most every `RECHECK`.
@@ -85,13 +86,14 @@ pub async fn report_once(
     let mut sent = Sent::default();
     if ask_libvirt {
         match hv.capacity().await {
-            Ok(cap) if cap.cpus != stored.cpus || cap.memory_mib != stored.memory_mib => {
+            Ok(cap) if capacity_changed(&stored, &cap) => {
                 sent.checked_capacity = true;
                 host.write_ok(
                     Command::Host(HostCommand::ReportInventory {
                         host: me.clone(),
                         cpus: cap.cpus,
                         memory_mib: cap.memory_mib,
+                        free_memory_mib: cap.free_memory_mib,
                     }),
                     None,
                 )
@@ -126,4 +128,61 @@ pub async fn report_once(
         sent.pools.push(pool.spec.name);
     }
     Ok(sent)
+}
+
+/// Whether libvirt's view differs enough from the stored inventory to be worth a Raft write:
+/// any change of CPUs or memory; free memory appearing, going, or moving by more than 1/16 of
+/// the memory (free memory moves all the time on a real host).
+fn capacity_changed(
+    stored: &crate::model::host::HostInventory,
+    cap: &crate::hypervisor::NodeCapacity,
+) -> bool {
+    if cap.cpus != stored.cpus || cap.memory_mib != stored.memory_mib {
+        return true;
+    }
+    match (stored.free_memory_mib, cap.free_memory_mib) {
+        (Some(a), Some(b)) => a.abs_diff(b) > cap.memory_mib / 16,
+        (a, b) => a.is_some() != b.is_some(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::hypervisor::NodeCapacity;
+    use crate::model::host::HostInventory;
+
+    #[test]
+    fn only_real_changes_are_reported() {
+        let stored = HostInventory {
+            cpus: 8,
+            memory_mib: 16384,
+            free_memory_mib: Some(8000),
+            ..HostInventory::default()
+        };
+        let cap = |cpus, memory_mib, free| NodeCapacity {
+            cpus,
+            memory_mib,
+            free_memory_mib: free,
+        };
+        let cases = [
+            (cap(8, 16384, Some(8000)), false, "same"),
+            (
+                cap(8, 16384, Some(8900)),
+                false,
+                "free moved by less than 1/16",
+            ),
+            (
+                cap(8, 16384, Some(9100)),
+                true,
+                "free moved by more than 1/16",
+            ),
+            (cap(8, 16384, None), true, "free no longer known"),
+            (cap(16, 16384, Some(8000)), true, "cpus"),
+            (cap(8, 32768, Some(8000)), true, "memory"),
+        ];
+        for (c, want, what) in cases {
+            assert_eq!(capacity_changed(&stored, &c), want, "{what}");
+        }
+    }
 }

@@ -8,5 +8,6 @@ pub mod desired;
 pub mod inventory;
 pub mod plan;
 pub mod pool_check;
+pub mod reboots;
 pub mod reconcile;
 pub mod seed;

@@ -21,6 +21,10 @@ pub struct Want {
     /// What the state shows now, so a report is sent only when it changes.
     pub status: Status,
     pub reason: String,
+    /// The VM was made from a domain found on this host (boot media `Foreign`): its domain has
+    /// no Quantix metadata and that is expected. For any other VM such a domain is someone
+    /// else's, in the way.
+    pub foreign: bool,
 }
 
 /// A domain as libvirt has it.
@@ -73,6 +77,14 @@ pub struct Memory {
     pub placed_elsewhere: bool,
 }
 
+/// The reason a VM shows while a domain of its name that Quantix did not define is in the way.
+pub fn conflict_reason(name: &str) -> String {
+    format!(
+        "a libvirt domain named {name} that Quantix did not define exists on this host; \
+         Quantix leaves it alone: rename or undefine it (virsh undefine {name}), or delete this VM"
+    )
+}
+
 /// The status and reason a domain in `have` shows (no domain: creating).
 pub fn observed(have: Option<&Have>) -> (Status, String) {
     match have.map(|h| h.state) {
@@ -86,8 +98,8 @@ pub fn observed(have: Option<&Have>) -> (Status, String) {
     }
 }
 
-/// The next step for one VM.
-pub fn step(want: Option<&Want>, have: Option<&Have>, mem: Memory) -> Step {
+/// The next step for one VM. `name` only words the conflict reason.
+pub fn step(name: &str, want: Option<&Want>, have: Option<&Have>, mem: Memory) -> Step {
     let Some(want) = want else {
         return match have {
             None => Step::Nothing,
@@ -96,10 +108,23 @@ pub fn step(want: Option<&Want>, have: Option<&Have>, mem: Memory) -> Step {
             Some(_) => Step::DeleteOrphan,
         };
     };
+    // Someone else's domain of this VM's name: never touch it, say why the VM cannot run.
+    let in_the_way = have.is_some_and(|h| h.generation.is_none()) && !want.foreign;
     if want.power == Power::Deleted {
         return match have {
-            Some(_) => Step::Delete,
-            None => Step::ReportRemoved,
+            Some(_) if !in_the_way => Step::Delete,
+            _ => Step::ReportRemoved,
+        };
+    }
+    if in_the_way {
+        let reason = conflict_reason(name);
+        return if want.status == Status::Failed && want.reason == reason {
+            Step::Nothing
+        } else {
+            Step::Report {
+                status: Status::Failed,
+                reason,
+            }
         };
     }
     let Some(h) = have else {

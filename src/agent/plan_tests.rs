@@ -10,6 +10,14 @@ fn want(power: Power, status: Status) -> Want {
         reboot_seq: 0,
         status,
         reason: String::new(),
+        foreign: false,
+    }
+}
+
+fn foreign_domain(state: DomState) -> Have {
+    Have {
+        state,
+        generation: None,
     }
 }
 
@@ -228,6 +236,7 @@ fn steps_table() {
             "discovered vm is never redefined",
             Some(Want {
                 generation: 9,
+                foreign: true,
                 ..want(WRunning, Status::Running)
             }),
             Some(Have {
@@ -247,9 +256,70 @@ fn steps_table() {
                 reason: "shutting down".into(),
             },
         ),
+        (
+            "discovered paused vm stays paused",
+            Some(Want {
+                foreign: true,
+                ..want(WPaused, Status::Paused)
+            }),
+            Some(foreign_domain(Paused)),
+            m,
+            Step::Nothing,
+        ),
+        (
+            "discovered vm is powered like any",
+            Some(Want {
+                foreign: true,
+                ..want(Stopped, Status::Running)
+            }),
+            Some(foreign_domain(Running)),
+            m,
+            Step::Shutdown,
+        ),
+        (
+            "someone else's domain in the way is never touched",
+            Some(want(Stopped, Status::Creating)),
+            Some(foreign_domain(Running)),
+            m,
+            Step::Report {
+                status: Status::Failed,
+                reason: conflict_reason("web1"),
+            },
+        ),
+        (
+            "in the way, already reported",
+            Some(Want {
+                reason: conflict_reason("web1"),
+                ..want(WRunning, Status::Failed)
+            }),
+            Some(foreign_domain(ShutOff)),
+            m,
+            Step::Nothing,
+        ),
+        (
+            "deleting a vm whose name someone else's domain holds leaves that domain",
+            Some(want(Deleted, Status::Failed)),
+            Some(foreign_domain(Running)),
+            m,
+            Step::ReportRemoved,
+        ),
+        (
+            "deleting a discovered vm undefines its domain",
+            Some(Want {
+                foreign: true,
+                ..want(Deleted, Status::Stopped)
+            }),
+            Some(foreign_domain(ShutOff)),
+            m,
+            Step::Delete,
+        ),
     ];
     for (what, w, h, mem, expected) in cases {
-        assert_eq!(step(w.as_ref(), h.as_ref(), mem), expected, "{what}");
+        assert_eq!(
+            step("web1", w.as_ref(), h.as_ref(), mem),
+            expected,
+            "{what}"
+        );
     }
 }
 

@@ -3,8 +3,10 @@
 //! the domains libvirt has, runs one `plan::step` per VM, and repeats while steps were taken.
 //! Observed state goes back through Raft only when it changed. A failing VM backs off
 //! (doubling up to `MAX_BACKOFF`) and is reported failed with libvirt's words, never spins.
-//! On start it adopts the domains it knows (reboots already done are not repeated) and
-//! reports unknown domains into /Discovered.
+//! On start it adopts the domains it knows (reboots carried out before are not repeated, and
+//! one asked for while the daemon was down is carried out: `reboots` keeps them on disk) and
+//! reports unknown domains into /Discovered. A domain Quantix did not define that holds the
+//! name of a VM placed here is never touched; the VM reports the conflict.
 //!
 //! Owns: `spawn`, `Agent`. Uses: `cluster::Host`, `hypervisor`, `agent::{plan, desired, seed}`,
 //! `state` (reads).
@@ -14,10 +16,11 @@ use std::time::{Duration, Instant};
 
 use super::desired::{self, Settings};
 use super::plan::{self, Have, Memory, Step, Want};
+use super::reboots::Reboots;
 use crate::cluster::{ClusterError, Host};
 use crate::hypervisor::domains::DomState;
 use crate::hypervisor::{disks, domain_xml, Hypervisor};
-use crate::model::vm::{Status, Vm};
+use crate::model::vm::{BootMedia, Power, Status, Vm};
 use crate::state::vms::VmCommand;
 use crate::state::{images, placement, pools, specs, tables, vms, Command};
 
@@ -44,15 +47,22 @@ pub struct Agent {
     hv: Hypervisor,
     settings: Settings,
     memory: BTreeMap<String, VmMemory>,
+    reboots: Reboots,
 }
 
 /// Starts the loop; it waits until the host is a member.
 pub fn spawn(host: Host, hv: Hypervisor, settings: Settings) -> tokio::task::JoinHandle<()> {
+    let path = settings.state_dir.join("reboots.json");
+    let reboots = Reboots::load(&path).unwrap_or_else(|e| {
+        tracing::error!(error = %e, "cannot read the reboot record; reboots asked for while this daemon was down will not be carried out");
+        Reboots::in_memory()
+    });
     let mut agent = Agent {
         host,
         hv,
         settings,
         memory: BTreeMap::new(),
+        reboots,
     };
     tokio::spawn(async move { agent.run().await })
 }
@@ -130,9 +140,19 @@ impl Agent {
             if mem.retry_at.is_some_and(|t| t > now) {
                 continue;
             }
-            // Adopt: a reboot request older than this agent has been carried out already.
+            // The reboots carried out are on disk; a VM this host never rebooted adopts its
+            // requests so far (they were made before it ran here).
             if let (Some(vm), None) = (vm, mem.reboot_done) {
-                mem.reboot_done = Some(vm.reboot_seq);
+                let done = match self.reboots.get(&name) {
+                    Some(done) => done,
+                    None => {
+                        if let Err(e) = self.reboots.set(&name, vm.reboot_seq) {
+                            tracing::warn!(vm = %name, error = %e, "cannot record reboots");
+                        }
+                        vm.reboot_seq
+                    }
+                };
+                mem.reboot_done = Some(done);
             }
             let placed_elsewhere = vm.is_none()
                 && vms::get(&state, &name)
@@ -145,11 +165,13 @@ impl Agent {
                 reboot_seq: v.reboot_seq,
                 status: v.observed.status,
                 reason: v.observed.reason.clone(),
+                foreign: v.boot == BootMedia::Foreign,
             });
             if h.is_none_or(|h| h.state != DomState::Running) {
                 mem.shutdown_asked = None;
             }
             let step = plan::step(
+                &name,
                 want.as_ref(),
                 h,
                 Memory {
@@ -173,11 +195,21 @@ impl Agent {
                     mem.failures = 0;
                     mem.retry_at = None;
                     match &step {
-                        Step::Reboot => mem.reboot_done = vm.map(|v| v.reboot_seq),
+                        Step::Reboot => {
+                            mem.reboot_done = vm.map(|v| v.reboot_seq);
+                            if let Some(v) = vm {
+                                if let Err(e) = self.reboots.set(&name, v.reboot_seq) {
+                                    tracing::warn!(vm = %name, error = %e, "cannot record the reboot");
+                                }
+                            }
+                        }
                         Step::Shutdown => mem.shutdown_asked = Some(Instant::now()),
                         Step::Discover => mem.discovered = true,
                         Step::ReportRemoved | Step::DeleteOrphan => {
                             self.memory.remove(&name);
+                            if let Err(e) = self.reboots.forget(&name) {
+                                tracing::warn!(vm = %name, error = %e, "cannot record reboots");
+                            }
                         }
                         _ => {}
                     }
@@ -280,7 +312,11 @@ impl Agent {
                     host: self.host.name().to_string(),
                     cpus,
                     memory_mib,
-                    running: h.state == DomState::Running,
+                    power: match h.state {
+                        DomState::Running | DomState::ShuttingDown => Power::Running,
+                        DomState::Paused => Power::Paused,
+                        DomState::ShutOff | DomState::Crashed | DomState::Other => Power::Stopped,
+                    },
                 });
                 match self.host.write(cmd, None).await {
                     Ok(crate::state::Outcome::Rejected(r)) => {

@@ -76,6 +76,7 @@ fn to_proto(h: HostInfo, live: &Live) -> Host {
         memory_mib: inv.memory_mib,
         allocated_cpus: inv.allocated_cpus,
         allocated_memory_mib: inv.allocated_memory_mib,
+        free_memory_mib: inv.free_memory_mib,
         pools: h.pools,
         joined_at_ms: h.record.joined_at,
         reported_at_ms: inv.reported_at,

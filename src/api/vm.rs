@@ -34,6 +34,9 @@ fn boot_from(b: Option<BootMedia_>) -> Result<m::BootMedia, Status> {
         Some(boot_media::Media::CloudImage(i)) if !i.is_empty() => Ok(m::BootMedia::CloudImage(i)),
         Some(boot_media::Media::Iso(i)) if !i.is_empty() => Ok(m::BootMedia::Iso(i)),
         Some(boot_media::Media::Pxe(true)) => Ok(m::BootMedia::Pxe),
+        Some(boot_media::Media::Foreign(_)) => Err(invalid(
+            "boot: 'foreign' describes a domain found on a host; choose a cloud image, an ISO or PXE",
+        )),
         None => Err(invalid("boot: choose a cloud image, an ISO or PXE")),
         Some(_) => Err(invalid("boot: the image or ISO name must not be empty")),
     }
@@ -46,6 +49,7 @@ fn boot_to(b: &m::BootMedia) -> BootMedia_ {
         m::BootMedia::CloudImage(i) => boot_media::Media::CloudImage(i.clone()),
         m::BootMedia::Iso(i) => boot_media::Media::Iso(i.clone()),
         m::BootMedia::Pxe => boot_media::Media::Pxe(true),
+        m::BootMedia::Foreign => boot_media::Media::Foreign(true),
     };
     BootMedia_ { media: Some(media) }
 }

@@ -44,19 +44,21 @@ fn host_json(h: &Host) -> serde_json::Value {
         "memory_mib": h.memory_mib,
         "allocated_cpus": h.allocated_cpus,
         "allocated_memory_mib": h.allocated_memory_mib,
+        "free_memory_mib": h.free_memory_mib,
         "pools": h.pools,
         "joined_at": output::time(h.joined_at_ms),
         "reported_at": if h.reported_at_ms == 0 { serde_json::Value::Null } else { output::time(h.reported_at_ms).into() },
     })
 }
 
-const HEADERS: [&str; 9] = [
+const HEADERS: [&str; 10] = [
     "name",
     "role",
     "online",
     "maintenance",
     "cpus",
     "memory",
+    "free",
     "pools",
     "address",
     "joined",
@@ -79,6 +81,8 @@ fn row(h: &Host) -> Vec<String> {
         yes_no(h.maintenance),
         format!("{}/{}", h.allocated_cpus, h.cpus),
         format!("{}/{} MiB", h.allocated_memory_mib, h.memory_mib),
+        h.free_memory_mib
+            .map_or_else(|| "-".into(), |m| format!("{m} MiB")),
         if h.pools.is_empty() {
             "-".into()
         } else {

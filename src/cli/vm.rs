@@ -232,6 +232,7 @@ fn boot_text(b: &Option<BootMedia>) -> String {
         Some(boot_media::Media::CloudImage(i)) => format!("image {i}"),
         Some(boot_media::Media::Iso(i)) => format!("iso {i}"),
         Some(boot_media::Media::Pxe(_)) => "pxe".into(),
+        Some(boot_media::Media::Foreign(_)) => "as defined outside Quantix".into(),
         None => String::new(),
     }
 }

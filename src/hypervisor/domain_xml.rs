@@ -124,10 +124,16 @@ pub struct DomainSpec {
     pub vnc: bool,
     /// A serial port on a pty, used as the console.
     pub serial_console: bool,
+    /// The virtio-serial port the guest agent writes to (`GUEST_AGENT_PORT`), on a socket
+    /// libvirt places under its run directory (read back from the live XML).
+    pub guest_agent_channel: bool,
     /// `None` lets libvirt choose the QEMU binary.
     pub emulator: Option<PathBuf>,
     pub metadata: QuantixMeta,
 }
+
+/// The virtio-serial port name of the Quantix guest agent (`quantix-agent`).
+pub const GUEST_AGENT_PORT: &str = "org.quantix.agent.0";
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum DomainXmlError {
@@ -247,6 +253,12 @@ pub fn render(spec: &DomainSpec) -> Result<String, DomainXmlError> {
         w.start("console", &[("type", "pty")]);
         w.empty("target", &[("type", "serial"), ("port", "0")]);
         w.end("console");
+    }
+    if spec.guest_agent_channel {
+        w.start("channel", &[("type", "unix")]);
+        w.empty("source", &[("mode", "bind")]);
+        w.empty("target", &[("type", "virtio"), ("name", GUEST_AGENT_PORT)]);
+        w.end("channel");
     }
     if spec.vnc {
         // An absolute pointer, or the VNC cursor drifts from the guest's.

@@ -42,6 +42,7 @@ fn minimal(name: &str) -> DomainSpec {
         nics: vec![],
         vnc: false,
         serial_console: false,
+        guest_agent_channel: false,
         emulator: None,
         metadata: meta(1),
     }
@@ -70,6 +71,7 @@ pub(super) fn golden_specs() -> Vec<(&'static str, DomainSpec)> {
                     mac: Some("52:54:00:12:34:56".into()),
                 }],
                 serial_console: true,
+                guest_agent_channel: true,
                 emulator: Some("/usr/bin/qemu-system-x86_64".into()),
                 metadata: meta(7),
                 ..minimal("web-01")
@@ -108,6 +110,7 @@ pub(super) fn golden_specs() -> Vec<(&'static str, DomainSpec)> {
                     mac: Some("52:54:00:AB:CD:EF".into()),
                 }],
                 serial_console: true,
+                guest_agent_channel: true,
                 metadata: meta(3),
                 ..minimal("pxe-1")
             },

@@ -23,13 +23,22 @@ pub enum HypervisorError {
     Call { what: &'static str, message: String },
     #[error("libvirt worker stopped: {0}")]
     Worker(String),
+    #[error("libvirt {what} did not answer within {secs} s (libvirtd or QEMU stuck?)")]
+    Timeout { what: &'static str, secs: u64 },
 }
+
+/// How long one libvirt call may take before the caller stops waiting. A define while
+/// libvirtd probes QEMU takes seconds; a minute means something is stuck.
+pub const CALL_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
 
 /// What the host offers to VMs, as libvirt's node info reports it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct NodeCapacity {
     pub cpus: u32,
     pub memory_mib: u64,
+    /// Free memory (virNodeGetFreeMemory); `None` where the driver reports none (the test
+    /// driver with a host.xml says 0).
+    pub free_memory_mib: Option<u64>,
 }
 
 /// A host's libvirt. Cheap to clone; clones share the connection.
@@ -37,6 +46,7 @@ pub struct NodeCapacity {
 pub struct Hypervisor {
     uri: Arc<str>,
     conn: Arc<Mutex<Option<Arc<Connect>>>>,
+    timeout: std::time::Duration,
 }
 
 impl std::fmt::Debug for Hypervisor {
@@ -60,7 +70,14 @@ impl Hypervisor {
         Hypervisor {
             uri: uri.into(),
             conn: Arc::new(Mutex::new(None)),
+            timeout: CALL_TIMEOUT,
         }
+    }
+
+    /// The same connection with another per-call time limit.
+    pub fn with_timeout(mut self, timeout: std::time::Duration) -> Hypervisor {
+        self.timeout = timeout;
+        self
     }
 
     pub fn uri(&self) -> &str {
@@ -68,16 +85,27 @@ impl Hypervisor {
     }
 
     /// Runs `f` with the connection on the blocking pool. A failed call drops the connection so
-    /// the next call reconnects (libvirtd may have restarted).
+    /// the next call reconnects (libvirtd may have restarted). A call that does not answer
+    /// within the time limit is an error for the caller (the agent backs off and reports it on
+    /// the VM); the stuck thread is left to finish on its own, as no libvirt call can be
+    /// cancelled.
     pub async fn call<T, F>(&self, what: &'static str, f: F) -> Result<T, HypervisorError>
     where
         T: Send + 'static,
         F: FnOnce(&Connect) -> Result<T, virt::error::Error> + Send + 'static,
     {
         let this = self.clone();
-        tokio::task::spawn_blocking(move || this.call_blocking(what, f))
-            .await
-            .map_err(|e| HypervisorError::Worker(e.to_string()))?
+        let work = tokio::task::spawn_blocking(move || this.call_blocking(what, f));
+        match tokio::time::timeout(self.timeout, work).await {
+            Ok(joined) => joined.map_err(|e| HypervisorError::Worker(e.to_string()))?,
+            Err(_) => {
+                tracing::error!(what, uri = %self.uri, "libvirt call timed out");
+                Err(HypervisorError::Timeout {
+                    what,
+                    secs: self.timeout.as_secs().max(1),
+                })
+            }
+        }
     }
 
     fn call_blocking<T>(
@@ -129,10 +157,17 @@ impl Hypervisor {
 
     /// CPUs and memory of the host (libvirt node info).
     pub async fn capacity(&self) -> Result<NodeCapacity, HypervisorError> {
-        let info = self.call("node info", |c| c.node_info()).await?;
+        let (info, free) = self
+            .call("node info", |c| {
+                let info = c.node_info()?;
+                // libvirt says 0 (an error to the binding) when the driver does not know.
+                Ok((info, c.free_memory().ok().filter(|&b| b > 0)))
+            })
+            .await?;
         Ok(NodeCapacity {
             cpus: info.cpus,
             memory_mib: info.memory / 1024,
+            free_memory_mib: free.map(|b| b / (1024 * 1024)),
         })
     }
 }
@@ -209,9 +244,35 @@ mod tests {
             h.capacity().await.unwrap(),
             NodeCapacity {
                 cpus: 6,
-                memory_mib: 12 * 1024
+                memory_mib: 12 * 1024,
+                free_memory_mib: None,
             }
         );
+    }
+
+    #[tokio::test]
+    async fn a_stuck_call_is_a_timeout_error_and_the_connection_still_works() {
+        let dir = tempfile::tempdir().unwrap();
+        let h = Hypervisor::new(&node_xml(dir.path(), 2, 4 * 1024 * 1024))
+            .with_timeout(std::time::Duration::from_millis(200));
+        let started = std::time::Instant::now();
+        let e = h
+            .call("define", |c| {
+                std::thread::sleep(std::time::Duration::from_secs(2));
+                c.node_info()
+            })
+            .await
+            .unwrap_err();
+        assert!(started.elapsed() < std::time::Duration::from_secs(2));
+        assert_eq!(
+            e,
+            HypervisorError::Timeout {
+                what: "define",
+                secs: 1
+            }
+        );
+        assert!(e.to_string().contains("did not answer within"), "{e}");
+        assert_eq!(h.capacity().await.unwrap().cpus, 2);
     }
 
     #[tokio::test]

@@ -52,6 +52,9 @@ pub struct HostInventory {
     pub maintenance: bool,
     /// When the host last reported its inventory; 0 = never.
     pub reported_at: UnixMillis,
+    /// Free memory as libvirt sees it (MiB), when libvirt tells (the test driver does not).
+    /// Informational: placement uses capacity and allocation, like Proxmox and Incus.
+    pub free_memory_mib: Option<u64>,
 }
 
 /// Why a reported inventory was refused; each error names the field and the rule.

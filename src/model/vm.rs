@@ -63,6 +63,9 @@ pub enum BootMedia {
     Iso(String),
     /// Boot from the network; disks start empty.
     Pxe,
+    /// A domain found on a host that Quantix did not define: its boot configuration is the
+    /// domain's own, and Quantix never redefines it. Only the host's discovery report makes it.
+    Foreign,
 }
 
 impl BootMedia {
@@ -71,6 +74,7 @@ impl BootMedia {
             BootMedia::CloudImage(i) => format!("image {i}"),
             BootMedia::Iso(i) => format!("iso {i}"),
             BootMedia::Pxe => "pxe".into(),
+            BootMedia::Foreign => "as defined outside Quantix".into(),
         }
     }
 }

@@ -19,7 +19,7 @@ pub fn discover(
     host: &str,
     cpus: u32,
     memory_mib: u64,
-    running: bool,
+    power: Power,
 ) -> Result<Outcome, KvError> {
     let refuse = |kind, msg: String| Ok(Outcome::reject(kind, msg));
     if let Err(e) = crate::model::names::validate_label("vm name", name) {
@@ -52,10 +52,16 @@ pub fn discover(
     let Some(folder) = folders::resolve(kv, &path)? else {
         return refuse(RejectKind::NotFound, "folder /Discovered is missing".into());
     };
-    let (power, status) = if running {
-        (Power::Running, Status::Running)
-    } else {
-        (Power::Stopped, Status::Stopped)
+    let status = match power {
+        Power::Running => Status::Running,
+        Power::Paused => Status::Paused,
+        Power::Stopped => Status::Stopped,
+        Power::Deleted => {
+            return refuse(
+                RejectKind::InvalidArgument,
+                format!("discovered domain {name}: power must be running, paused or stopped"),
+            )
+        }
     };
     let vm = Vm {
         id: tables::next_id(kv)?,
@@ -64,7 +70,7 @@ pub fn discover(
         cpus,
         memory_mib,
         disks: Vec::new(),
-        boot: BootMedia::Pxe,
+        boot: BootMedia::Foreign,
         nics: Vec::new(),
         spec: None,
         overrides: Overrides::default(),
@@ -101,7 +107,7 @@ mod tests {
     #[test]
     fn a_discovered_domain_becomes_a_placed_vm_in_discovered() {
         let mut kv = init();
-        let out = discover(&mut kv, 5, "legacy", "h1", 2, 1024, true).unwrap();
+        let out = discover(&mut kv, 5, "legacy", "h1", 2, 1024, Power::Running).unwrap();
         assert!(matches!(out, Outcome::Applied(_)), "{out:?}");
         let vm = super::super::vms::get(&kv, "legacy").unwrap().unwrap();
         assert_eq!(vm.placement.as_deref(), Some("h1"));
@@ -121,7 +127,7 @@ mod tests {
     #[test]
     fn refusals_name_the_problem_and_change_nothing() {
         let mut kv = init();
-        discover(&mut kv, 5, "legacy", "h1", 2, 1024, false).unwrap();
+        discover(&mut kv, 5, "legacy", "h1", 2, 1024, Power::Stopped).unwrap();
         let before = kv.clone();
         for (args, want) in [
             (("legacy", "h1", 2, 1024), "vm legacy already exists"),
@@ -130,11 +136,27 @@ mod tests {
             (("other", "h9", 1, 512), "host h9 is not a member"),
         ] {
             let (n, h, c, m) = args;
-            match discover(&mut kv, 6, n, h, c, m, true).unwrap() {
+            match discover(&mut kv, 6, n, h, c, m, Power::Running).unwrap() {
                 Outcome::Rejected(r) => assert!(r.message.contains(want), "{}", r.message),
                 other => panic!("{other:?}"),
             }
         }
         assert_eq!(kv, before);
+    }
+
+    #[test]
+    fn a_paused_domain_is_kept_paused_and_the_vm_boots_as_its_own_xml_says() {
+        let mut kv = init();
+        discover(&mut kv, 5, "held", "h1", 1, 512, Power::Paused).unwrap();
+        let vm = super::super::vms::get(&kv, "held").unwrap().unwrap();
+        assert_eq!(
+            (vm.power, vm.observed.status),
+            (Power::Paused, Status::Paused)
+        );
+        assert_eq!(vm.boot, BootMedia::Foreign);
+        match discover(&mut kv, 6, "gone", "h1", 1, 512, Power::Deleted).unwrap() {
+            Outcome::Rejected(r) => assert!(r.message.contains("power must be"), "{}", r.message),
+            other => panic!("{other:?}"),
+        }
     }
 }

@@ -27,6 +27,8 @@ pub enum HostCommand {
         host: String,
         cpus: u32,
         memory_mib: u64,
+        /// libvirt's free memory (MiB); `None` when the driver does not report it.
+        free_memory_mib: Option<u64>,
     },
 }
 
@@ -81,6 +83,7 @@ pub fn apply(kv: &mut impl Kv, at: UnixMillis, cmd: &HostCommand) -> Result<Outc
             host,
             cpus,
             memory_mib,
+            free_memory_mib,
         } => {
             match HostInventory::check_report(*cpus, *memory_mib) {
                 Ok(()) => {}
@@ -96,6 +99,7 @@ pub fn apply(kv: &mut impl Kv, at: UnixMillis, cmd: &HostCommand) -> Result<Outc
             };
             info.inventory.cpus = *cpus;
             info.inventory.memory_mib = *memory_mib;
+            info.inventory.free_memory_mib = *free_memory_mib;
             info.inventory.reported_at = at;
             put_inventory(kv, host, &info.inventory)?;
             Ok(Outcome::Applied(Applied::Host(
@@ -228,6 +232,7 @@ mod tests {
                 host: name.into(),
                 cpus,
                 memory_mib: mem,
+                free_memory_mib: Some(mem / 2),
             },
         )
         .unwrap()
@@ -294,6 +299,7 @@ mod tests {
                         allocated_memory_mib: 512,
                         maintenance: true,
                         reported_at: 77,
+                        free_memory_mib: Some(8192),
                     }
                 );
             }

@@ -265,7 +265,7 @@ pub fn demand(vm: &Vm) -> VmDemand {
         pools: vm.disks.iter().map(|d| d.pool.clone()).collect(),
         image: match &vm.boot {
             BootMedia::CloudImage(i) | BootMedia::Iso(i) => Some(i.clone()),
-            BootMedia::Pxe => None,
+            BootMedia::Pxe | BootMedia::Foreign => None,
         },
         host_pin: vm.host_pin.clone(),
         anti_affinity: vm.anti_affinity.clone(),

@@ -86,6 +86,7 @@ fn report(kv: &mut MemKv, h: &str, cpus: u32, memory_mib: u64) {
             host: h.into(),
             cpus,
             memory_mib,
+            free_memory_mib: None,
         },
     )
     .unwrap());

@@ -59,7 +59,8 @@ pub enum VmCommand {
         host: String,
         cpus: u32,
         memory_mib: u64,
-        running: bool,
+        /// What the domain is doing: running, paused or stopped (kept as the VM's power).
+        power: Power,
     },
     /// The leader's scheduler says why a pending VM cannot be placed yet.
     Unschedulable {
@@ -184,8 +185,8 @@ pub fn apply(kv: &mut impl Kv, at: UnixMillis, cmd: &VmCommand) -> Result<Outcom
             host,
             cpus,
             memory_mib,
-            running,
-        } => super::discover::discover(kv, at, name, host, *cpus, *memory_mib, *running),
+            power: p,
+        } => super::discover::discover(kv, at, name, host, *cpus, *memory_mib, *p),
     }
 }
 
@@ -207,7 +208,7 @@ fn missing_reference(kv: &impl KvRead, vm: &Vm) -> Result<Option<String>, KvErro
     let mut images: Vec<&str> = vm.disks.iter().filter_map(|d| d.image.as_deref()).collect();
     match &vm.boot {
         BootMedia::CloudImage(i) | BootMedia::Iso(i) => images.push(i),
-        BootMedia::Pxe => {}
+        BootMedia::Pxe | BootMedia::Foreign => {}
     }
     for image in images {
         if kv.get(Table::Images, image.as_bytes())?.is_none() {
@@ -230,6 +231,12 @@ fn missing_reference(kv: &impl KvRead, vm: &Vm) -> Result<Option<String>, KvErro
 fn create(kv: &mut impl Kv, at: UnixMillis, vm: &Vm, folder: &str) -> Result<Outcome, KvError> {
     if let Err(e) = vm.validate() {
         return reject(RejectKind::InvalidArgument, e.to_string());
+    }
+    if vm.boot == BootMedia::Foreign {
+        return reject(
+            RejectKind::InvalidArgument,
+            "boot: only a host's discovery report makes a foreign VM",
+        );
     }
     // An empty disk pool is the backing image's pool, read at this log position.
     let mut vm = vm.clone();
