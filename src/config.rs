@@ -42,6 +42,11 @@ pub struct Config {
     /// `host:port` other hosts use to reach this one. Default: `grpc_addr`.
     #[serde(default)]
     pub advertise_addr: Option<String>,
+    /// `host:port` browsers use to reach this host's `http_addr` (the dashboard): followers
+    /// redirect there when this host leads. Default: `http_addr`, or, when that listens on all
+    /// interfaces, the host part of the advertised gRPC address with `http_addr`'s port.
+    #[serde(default)]
+    pub advertise_http_addr: Option<String>,
     #[serde(default)]
     pub hypervisor: HypervisorConfig,
     #[serde(default)]
@@ -181,10 +186,7 @@ impl Config {
             return Err(invalid("data_dir", "must not be empty".into()));
         }
         if let Some(a) = &self.advertise_addr {
-            let ok = a
-                .rsplit_once(':')
-                .is_some_and(|(h, p)| !h.is_empty() && p.parse::<u16>().is_ok_and(|p| p > 0));
-            if !ok {
+            if !is_host_port(a) {
                 return Err(invalid("advertise_addr", format!("'{a}' is not host:port")));
             }
         } else if self.grpc_addr.ip().is_unspecified() {
@@ -192,6 +194,14 @@ impl Config {
                 "advertise_addr",
                 format!("grpc_addr {} listens on all interfaces; set advertise_addr to the address other hosts should use", self.grpc_addr),
             ));
+        }
+        if let Some(a) = &self.advertise_http_addr {
+            if !is_host_port(a) {
+                return Err(invalid(
+                    "advertise_http_addr",
+                    format!("'{a}' is not host:port"),
+                ));
+            }
         }
         if self.hypervisor.uri.trim().is_empty() || !self.hypervisor.uri.contains("://") {
             return Err(invalid(
@@ -253,6 +263,24 @@ impl Config {
             .clone()
             .unwrap_or_else(|| self.grpc_addr.to_string())
     }
+
+    /// The `host:port` browsers use to reach this host's HTTP listener (the dashboard).
+    pub fn advertised_http(&self) -> String {
+        if let Some(a) = &self.advertise_http_addr {
+            return a.clone();
+        }
+        if !self.http_addr.ip().is_unspecified() {
+            return self.http_addr.to_string();
+        }
+        let grpc = self.advertised();
+        let host = grpc.rsplit_once(':').map_or(grpc.as_str(), |(h, _)| h);
+        format!("{host}:{}", self.http_addr.port())
+    }
+}
+
+fn is_host_port(a: &str) -> bool {
+    a.rsplit_once(':')
+        .is_some_and(|(h, p)| !h.is_empty() && p.parse::<u16>().is_ok_and(|p| p > 0))
 }
 
 #[cfg(test)]
@@ -279,6 +307,15 @@ mod tests {
         assert_eq!(t.hypervisor.domain_type(), "test");
         assert_eq!(c.raft.heartbeat_ms, 50);
         assert_eq!(c.advertised(), "127.0.0.1:7401");
+        // http_addr defaults to 0.0.0.0:7480: browsers get the advertised host, that port.
+        assert_eq!(c.advertised_http(), "127.0.0.1:7480");
+        let h = parse(&format!("{MIN}http_addr = \"127.0.0.2:81\"\n")).unwrap();
+        assert_eq!(h.advertised_http(), "127.0.0.2:81");
+        let a = parse(&format!(
+            "{MIN}advertise_http_addr = \"dash.example:443\"\n"
+        ))
+        .unwrap();
+        assert_eq!(a.advertised_http(), "dash.example:443");
     }
 
     #[test]
@@ -297,6 +334,10 @@ mod tests {
             ("grpc_addr = \"127.0.0.1:1\"\n".to_string(), "name"),
             ("name = \"h\"\n".to_string(), "advertise_addr"),
             (format!("{MIN}advertise_addr = \"x\"\n"), "advertise_addr"),
+            (
+                format!("{MIN}advertise_http_addr = \"x\"\n"),
+                "advertise_http_addr",
+            ),
             (format!("{MIN}[hypervisor]\nuri = \"\"\n"), "hypervisor.uri"),
             (
                 format!("{MIN}[hypervisor]\ndomain_type = \"xen\"\n"),

@@ -5,6 +5,7 @@
 //! May use: `cluster::Host` (state reads, writes), `hypervisor`, `model`, `state` (reads).
 
 pub mod desired;
+pub mod images;
 pub mod inventory;
 pub mod plan;
 pub mod pool_check;

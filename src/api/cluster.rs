@@ -10,7 +10,7 @@ use super::status::to_status;
 use crate::cluster::{ClusterError, Host};
 use crate::proto::v1::cluster_service_server::ClusterService;
 use crate::proto::v1::*;
-use crate::state::{placement, Applied, Command};
+use crate::state::{http_addrs, placement, Applied, Command};
 use policy::PolicyEdit;
 
 pub struct ClusterApi {
@@ -101,6 +101,18 @@ impl ClusterService for ClusterApi {
             .status(is_stale(req.into_inner().consistency))
             .await
             .map_err(to_status)?;
+        // Published HTTP addresses, from this host's copy: they change only when a host's
+        // config does, so the status's own freshness is enough.
+        let http = {
+            let state = self.host.state().map_err(to_status)?;
+            let mut http = std::collections::HashMap::new();
+            for m in &s.members {
+                if let Some(a) = http_addrs::get(&state, &m.name).map_err(storage)? {
+                    http.insert(m.name.clone(), a);
+                }
+            }
+            http
+        };
         Ok(Response::new(ClusterStatus {
             cluster_id: s.cluster_id,
             leader: s.leader.unwrap_or_default(),
@@ -111,6 +123,7 @@ impl ClusterService for ClusterApi {
                 .members
                 .into_iter()
                 .map(|m| Member {
+                    http_address: http.get(&m.name).cloned().unwrap_or_default(),
                     name: m.name,
                     id: m.id,
                     address: m.address,

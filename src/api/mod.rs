@@ -1,6 +1,8 @@
 //! The gRPC server of a host: public services (`quantix.v1`), the host-to-host transport,
-//! server reflection and the standard health service, all on `grpc_addr`. Owns: request
-//! handling and the error-to-status mapping (`status`). May use: `cluster`, `state`, `model`.
+//! server reflection and the standard health service, all on `grpc_addr`. The same public
+//! services (`public_routes`) are also served as gRPC-web on `http_addr` by `web`. Owns:
+//! request handling and the error-to-status mapping (`status`). May use: `cluster`, `state`,
+//! `model`.
 
 mod cluster;
 mod event;
@@ -36,6 +38,28 @@ pub enum ServeError {
 
 /// Largest message accepted: snapshot chunks and big lists must fit.
 const MAX_MESSAGE: usize = 64 * 1024 * 1024;
+
+/// The public `quantix.v1` services, one handler set per call: `serve` adds them to the gRPC
+/// server, `web` serves them as gRPC-web to the dashboard.
+pub fn public_routes(host: &Host) -> tonic::service::Routes {
+    let h = || host.clone();
+    tonic::service::Routes::new(ClusterServiceServer::new(cluster::ClusterApi { host: h() }))
+        .add_service(
+            FolderServiceServer::new(folder::FolderApi { host: h() })
+                .max_encoding_message_size(MAX_MESSAGE),
+        )
+        .add_service(HostServiceServer::new(host::HostApi { host: h() }))
+        .add_service(
+            VmServiceServer::new(vm::VmApi { host: h() }).max_encoding_message_size(MAX_MESSAGE),
+        )
+        .add_service(SpecServiceServer::new(spec::SpecApi { host: h() }))
+        .add_service(
+            ImageServiceServer::new(image::ImageApi { host: h() })
+                .max_decoding_message_size(MAX_MESSAGE),
+        )
+        .add_service(PoolServiceServer::new(pool::PoolApi { host: h() }))
+        .add_service(EventServiceServer::new(event::EventApi { host: h() }))
+}
 
 /// Serves every gRPC service on `listener` until `shutdown` resolves. The caller binds the
 /// listener, so tests can use port 0.
@@ -73,32 +97,16 @@ pub async fn serve(
         .set_serving::<EventServiceServer<event::EventApi>>()
         .await;
 
-    let h = || host.clone();
     tonic::transport::Server::builder()
         .tcp_nodelay(true)
+        .add_routes(public_routes(&host))
         .add_service(health_service)
         .add_service(reflection)
         .add_service(
-            RaftTransportServer::new(TransportService::new(h()))
+            RaftTransportServer::new(TransportService::new(host.clone()))
                 .max_decoding_message_size(MAX_MESSAGE)
                 .max_encoding_message_size(MAX_MESSAGE),
         )
-        .add_service(ClusterServiceServer::new(cluster::ClusterApi { host: h() }))
-        .add_service(
-            FolderServiceServer::new(folder::FolderApi { host: h() })
-                .max_encoding_message_size(MAX_MESSAGE),
-        )
-        .add_service(HostServiceServer::new(host::HostApi { host: h() }))
-        .add_service(
-            VmServiceServer::new(vm::VmApi { host: h() }).max_encoding_message_size(MAX_MESSAGE),
-        )
-        .add_service(SpecServiceServer::new(spec::SpecApi { host: h() }))
-        .add_service(
-            ImageServiceServer::new(image::ImageApi { host: h() })
-                .max_decoding_message_size(MAX_MESSAGE),
-        )
-        .add_service(PoolServiceServer::new(pool::PoolApi { host: h() }))
-        .add_service(EventServiceServer::new(event::EventApi { host: h() }))
         // The listener comes from the caller, so the builder's `tcp_nodelay` does not reach the
         // accepted sockets: set it here, or Nagle's algorithm holds back replies for ~40 ms.
         .serve_with_incoming_shutdown(

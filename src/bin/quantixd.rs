@@ -63,6 +63,7 @@ async fn run(cfg: quantix::config::Config) -> anyhow::Result<()> {
     let scheduler = quantix::scheduler::leader::spawn(host.clone());
     let hypervisor = quantix::hypervisor::Hypervisor::new(&cfg.hypervisor.uri);
     let inventory = quantix::agent::inventory::spawn(host.clone(), hypervisor.clone());
+    let images = quantix::agent::images::spawn(host.clone());
     let agent = quantix::agent::reconcile::spawn(
         host.clone(),
         hypervisor,
@@ -91,6 +92,7 @@ async fn run(cfg: quantix::config::Config) -> anyhow::Result<()> {
     tracing::info!("shutting down");
     scheduler.abort();
     inventory.abort();
+    images.abort();
     agent.abort();
     host.shutdown().await;
     Ok(())

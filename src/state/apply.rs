@@ -61,6 +61,7 @@ fn dispatch(kv: &mut impl Kv, req: &Request) -> Result<Outcome, KvError> {
         Command::DeleteFolder { path } => folders::delete(kv, path),
         Command::Noop => Ok(Outcome::Applied(super::command::Applied::Nothing)),
         Command::SetPlacementPolicy(p) => super::placement::set_policy(kv, p),
+        Command::SetHttpAddr { host, addr } => super::http_addrs::set(kv, host, addr),
         Command::Folder(c) => folders::apply(kv, at, c),
         Command::Host(c) => super::hosts::apply(kv, at, c),
         Command::Vm(c) => super::vms::apply(kv, at, c),

@@ -64,6 +64,11 @@ pub enum Command {
     Noop,
     /// Replace the cluster's placement policy (overcommit, strategy, weights).
     SetPlacementPolicy(crate::model::policy::PlacementPolicy),
+    /// Where browsers reach a host's HTTP listener (`state::http_addrs`); written by the host.
+    SetHttpAddr {
+        host: String,
+        addr: String,
+    },
     Folder(super::folders::FolderCommand),
     Host(super::hosts::HostCommand),
     Vm(super::vms::VmCommand),
@@ -83,6 +88,7 @@ impl Command {
             Command::CreateFolder { path, .. } | Command::DeleteFolder { path } => path.clone(),
             Command::Noop => String::new(),
             Command::SetPlacementPolicy(_) => "placement policy".to_string(),
+            Command::SetHttpAddr { host, .. } => host.clone(),
             Command::Folder(c) => c.target(),
             Command::Host(c) => c.target(),
             Command::Vm(c) => c.target(),
@@ -103,6 +109,7 @@ impl Command {
             Command::DeleteFolder { .. } => "delete_folder",
             Command::Noop => "noop",
             Command::SetPlacementPolicy(_) => "set_placement_policy",
+            Command::SetHttpAddr { .. } => "set_http_addr",
             Command::Folder(c) => c.kind(),
             Command::Host(c) => c.kind(),
             Command::Vm(c) => c.kind(),

@@ -13,6 +13,7 @@ pub mod discover;
 pub mod events;
 pub mod folders;
 pub mod hosts;
+pub mod http_addrs;
 pub mod images;
 pub mod kv;
 pub mod placement;

@@ -1,15 +1,33 @@
-//! The HTTP listener on `http_addr`: Prometheus metrics at `/metrics` and a liveness probe at
-//! `/healthz`; the dashboard joins them here later. Owns: the process-wide metrics recorder.
-//! May use: `cluster` (for Raft gauges read at scrape time).
+//! The HTTP listener on `http_addr`: Prometheus metrics at `/metrics`, a liveness probe at
+//! `/healthz`, the public `quantix.v1` services as gRPC-web (`api::public_routes` behind
+//! tonic-web, same origin as the dashboard, so no CORS), and the dashboard itself.
+//!
+//! Only the leader serves the dashboard's pages. Any other host answers a page request with a
+//! redirect to the leader's HTTP address (`state::http_addrs`, which each host publishes for
+//! itself through Raft at start, `publish_http_addr`), or, while there is no leader or its
+//! address is not known yet, with a small page that reloads itself every second. gRPC-web
+//! calls are answered by every host, like gRPC.
+//!
+//! The dashboard's files are embedded at build time from `web/dist` (`assets`); a binary built
+//! before `npm run build` says so instead of serving a page.
+//!
+//! Owns: the process-wide metrics recorder, the HTTP routes, the embedded assets. May use:
+//! `cluster` (Raft gauges, leadership), `api` (the gRPC-web services), `state` (reads).
+
+mod assets;
 
 use axum::extract::State;
+use axum::http::{header, HeaderValue, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use std::future::Future;
+use std::time::Duration;
 use tokio::net::TcpListener;
 
-use crate::cluster::Host;
+use crate::cluster::{ClusterError, Host};
+use crate::state::{http_addrs, Command};
 
 #[derive(Debug, thiserror::Error)]
 pub enum WebError {
@@ -38,19 +56,31 @@ struct AppState {
 }
 
 /// Serves until `shutdown` resolves. The caller binds the listener (tests use port 0).
+/// `http_addr` is the `host:port` browsers use for this listener (`Config::advertised_http`);
+/// it is published in the replicated state while the listener runs.
 pub async fn serve(
     listener: TcpListener,
     host: Host,
     metrics: PrometheusHandle,
+    http_addr: String,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), WebError> {
+    let publisher = tokio::spawn(publish_http_addr(host.clone(), http_addr));
+    let grpc_web = crate::api::public_routes(&host)
+        .into_axum_router()
+        .reset_fallback()
+        .layer(tonic_web::GrpcWebLayer::new());
     let app = Router::new()
         .route("/metrics", get(render_metrics))
         .route("/healthz", get(|| async { "ok\n" }))
-        .with_state(AppState { host, metrics });
-    axum::serve(listener, app)
+        .fallback(dashboard)
+        .with_state(AppState { host, metrics })
+        .merge(grpc_web);
+    let served = axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)
-        .await?;
+        .await;
+    publisher.abort();
+    served?;
     Ok(())
 }
 
@@ -74,4 +104,193 @@ async fn render_metrics(State(s): State<AppState>) -> String {
         }
     }
     s.metrics.render()
+}
+
+/// Where a page request goes, decided from this host's view of the cluster.
+#[derive(Debug, PartialEq, Eq)]
+enum PageRoute {
+    /// This host leads: serve the page.
+    Serve,
+    /// Another host leads and published where browsers reach it (`host:port`).
+    Redirect(String),
+    /// No page can be served yet; the text says why.
+    Wait(String),
+}
+
+fn route_page(host: &Host) -> PageRoute {
+    if !host.is_member() {
+        return PageRoute::Wait(format!(
+            "Host {} is not part of a cluster yet. Bootstrap one (quantix cluster bootstrap) or \
+             join one (quantix cluster join TOKEN).",
+            host.name()
+        ));
+    }
+    let leader = host.raft().metrics().borrow().current_leader;
+    let Some(leader) = leader else {
+        return PageRoute::Wait("The cluster is electing a leader.".into());
+    };
+    if leader == host.id() {
+        return PageRoute::Serve;
+    }
+    let (members, _) = host.membership();
+    let Some(name) = members.get(&leader).map(|m| m.name.clone()) else {
+        return PageRoute::Wait("The leader is not in this host's membership yet.".into());
+    };
+    let addr = host
+        .state()
+        .ok()
+        .and_then(|s| http_addrs::get(&s, &name).ok().flatten());
+    match addr {
+        Some(a) => PageRoute::Redirect(a),
+        None => PageRoute::Wait(format!(
+            "The leader, {name}, has not published its dashboard address yet."
+        )),
+    }
+}
+
+/// Every path that is not metrics, health or gRPC-web: the dashboard's files.
+async fn dashboard(State(s): State<AppState>, uri: Uri) -> Response {
+    match route_page(&s.host) {
+        PageRoute::Serve => serve_asset(uri.path()),
+        PageRoute::Redirect(addr) => {
+            let rest = uri.path_and_query().map_or("/", |p| p.as_str());
+            // 307: the browser asks the leader for the same path; it keeps the #fragment.
+            let location = format!("http://{addr}{rest}");
+            match HeaderValue::from_str(&location) {
+                Ok(v) => (
+                    StatusCode::TEMPORARY_REDIRECT,
+                    [
+                        (header::LOCATION, v),
+                        (header::CACHE_CONTROL, HeaderValue::from_static("no-store")),
+                    ],
+                )
+                    .into_response(),
+                Err(_) => waiting_page(&format!("Cannot redirect to the leader at {addr}.")),
+            }
+        }
+        PageRoute::Wait(why) => waiting_page(&why),
+    }
+}
+
+fn serve_asset(path: &str) -> Response {
+    if assets::ASSETS.is_empty() {
+        return html(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "Quantix dashboard not built",
+            "This quantixd was built without the dashboard's assets (web/dist did not exist). \
+             Run <code>make web-build</code> (or <code>npm ci &amp;&amp; npm run build</code> in \
+             <code>web/</code>), then build quantixd again.",
+            false,
+        );
+    }
+    let path = if path == "/" { "/index.html" } else { path };
+    match assets::ASSETS.iter().find(|(p, _, _)| *p == path) {
+        Some((p, mime, bytes)) => {
+            // Vite puts a content hash in every file name under /assets/.
+            let cache = if p.starts_with("/assets/") {
+                "public, max-age=31536000, immutable"
+            } else {
+                "no-cache"
+            };
+            (
+                [
+                    (header::CONTENT_TYPE, HeaderValue::from_static(mime)),
+                    (header::CACHE_CONTROL, HeaderValue::from_static(cache)),
+                ],
+                *bytes,
+            )
+                .into_response()
+        }
+        None => html(
+            StatusCode::NOT_FOUND,
+            "Not found",
+            "No such page. The dashboard is at <a href=\"/\">/</a>.",
+            false,
+        ),
+    }
+}
+
+fn waiting_page(why: &str) -> Response {
+    let why = why
+        .replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;");
+    html(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "Quantix: waiting for the leader",
+        &format!("{why} This page tries again every second and moves to the leader's dashboard."),
+        true,
+    )
+}
+
+fn html(status: StatusCode, title: &str, body: &str, refresh: bool) -> Response {
+    let meta = if refresh {
+        r#"<meta http-equiv="refresh" content="1">"#
+    } else {
+        ""
+    };
+    let page = format!(
+        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">{meta}\
+         <title>{title}</title></head><body style=\"font-family:sans-serif;margin:3rem\">\
+         <h1>{title}</h1><p>{body}</p></body></html>"
+    );
+    (
+        status,
+        [
+            (
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("text/html; charset=utf-8"),
+            ),
+            (header::CACHE_CONTROL, HeaderValue::from_static("no-store")),
+        ],
+        page,
+    )
+        .into_response()
+}
+
+/// Keeps this host's HTTP address in the replicated state: once the host is recorded as a
+/// member, writes `SetHttpAddr` when the stored address differs (first start, changed config).
+/// Looks every 500 ms until it has published, then every 30 s.
+async fn publish_http_addr(host: Host, addr: String) {
+    loop {
+        let pause = match publish_once(&host, &addr).await {
+            Ok(true) => Duration::from_secs(30),
+            Ok(false) => Duration::from_millis(500),
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot publish the HTTP address; will retry");
+                Duration::from_secs(1)
+            }
+        };
+        tokio::time::sleep(pause).await;
+    }
+}
+
+/// True when the stored address is `addr` (already, or after this write).
+async fn publish_once(host: &Host, addr: &str) -> Result<bool, ClusterError> {
+    if !host.is_member() {
+        return Ok(false);
+    }
+    let stored = {
+        let state = host.state()?;
+        if crate::state::tables::host(&state, host.name())
+            .map_err(ClusterError::internal)?
+            .is_none()
+        {
+            return Ok(false);
+        }
+        http_addrs::get(&state, host.name()).map_err(ClusterError::internal)?
+    };
+    if stored.as_deref() == Some(addr) {
+        return Ok(true);
+    }
+    host.write_ok(
+        Command::SetHttpAddr {
+            host: host.name().to_string(),
+            addr: addr.to_string(),
+        },
+        None,
+    )
+    .await?;
+    tracing::info!(http = %addr, "published the HTTP address");
+    Ok(true)
 }
