@@ -182,6 +182,8 @@ fn spec_from_request(r: &pb::CreateImageRequest) -> Result<ImageSpec, Status> {
                 "url is required (or catalog: the name of an entry of `quantix image catalog`)",
             ));
         }
+        // upload:// and pool: sources are made by UploadImage and ScanPool, never given.
+        crate::model::image::validate_url(&r.url).map_err(invalid)?;
         let kind = kind.unwrap_or(ImageKind::Cloud);
         ImageSpec {
             name: r.name.clone(),
@@ -410,6 +412,15 @@ mod tests {
                 },
                 Code::InvalidArgument,
                 "url 'ftp://x.org/a'",
+            ),
+            (
+                pb::CreateImageRequest {
+                    name: "x".into(),
+                    url: "upload://host1/x.iso".into(),
+                    ..req()
+                },
+                Code::InvalidArgument,
+                "must start with http:// or https://",
             ),
             (
                 pb::CreateImageRequest {

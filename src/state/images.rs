@@ -29,6 +29,15 @@ pub enum ImageCommand {
         host: String,
         status: HostImageStatus,
     },
+    /// A host's copy is complete and hashed: records the host ready and the size, and pins the
+    /// image's checksum to `sha256` if it had none (the first verified copy sets it; every
+    /// later copy must match it). Refused with the two checksums when they differ.
+    Verified {
+        image: String,
+        host: String,
+        sha256: String,
+        size_bytes: u64,
+    },
 }
 
 impl ImageCommand {
@@ -37,6 +46,7 @@ impl ImageCommand {
             ImageCommand::CreateImage(_) => "create_image",
             ImageCommand::DeleteImage { .. } => "delete_image",
             ImageCommand::Observe { .. } => "observe_image",
+            ImageCommand::Verified { .. } => "verify_image",
         }
     }
 
@@ -45,7 +55,9 @@ impl ImageCommand {
         match self {
             ImageCommand::CreateImage(s) => format!("image {}", s.name),
             ImageCommand::DeleteImage { name } => format!("image {name}"),
-            ImageCommand::Observe { image, .. } => format!("image {image}"),
+            ImageCommand::Observe { image, .. } | ImageCommand::Verified { image, .. } => {
+                format!("image {image}")
+            }
         }
     }
 }
@@ -67,6 +79,12 @@ pub fn apply(kv: &mut impl Kv, at: UnixMillis, cmd: &ImageCommand) -> Result<Out
             host,
             status,
         } => observe(kv, at, image, host, status),
+        ImageCommand::Verified {
+            image,
+            host,
+            sha256,
+            size_bytes,
+        } => verified(kv, at, image, host, sha256, *size_bytes),
     }
 }
 
@@ -156,6 +174,59 @@ fn observe(
     image
         .hosts
         .insert(host.to_string(), HostImage { status, at });
+    tables::put(kv, Table::Images, name.as_bytes(), &image)?;
+    Ok(applied(ImageApplied::ImageObserved(image)))
+}
+
+fn verified(
+    kv: &mut impl Kv,
+    at: UnixMillis,
+    name: &str,
+    host: &str,
+    sha256: &str,
+    size_bytes: u64,
+) -> Result<Outcome, KvError> {
+    let Some(mut image) = get(kv, name)? else {
+        return Ok(Outcome::reject(
+            RejectKind::NotFound,
+            format!("image {name} does not exist"),
+        ));
+    };
+    if tables::host(kv, host)?.is_none() {
+        return Ok(Outcome::reject(
+            RejectKind::NotFound,
+            format!("host {host} is not a member (reporting on image {name})"),
+        ));
+    }
+    let got = match crate::model::image::validate_sha256(sha256) {
+        Ok(s) => s,
+        Err(e) => {
+            return Ok(Outcome::reject(
+                RejectKind::InvalidArgument,
+                format!("report on image {name} from host {host}: {e}"),
+            ))
+        }
+    };
+    match &image.spec.sha256 {
+        Some(want) if *want != got => {
+            return Ok(Outcome::reject(
+                RejectKind::FailedPrecondition,
+                format!(
+                    "checksum mismatch for image {name} on host {host}: expected sha256 {want}, got {got}"
+                ),
+            ))
+        }
+        Some(_) => {}
+        None => image.spec.sha256 = Some(got),
+    }
+    image.size_mib = Some(size_bytes.div_ceil(1024 * 1024));
+    image.hosts.insert(
+        host.to_string(),
+        HostImage {
+            status: HostImageStatus::Ready,
+            at,
+        },
+    );
     tables::put(kv, Table::Images, name.as_bytes(), &image)?;
     Ok(applied(ImageApplied::ImageObserved(image)))
 }

@@ -255,3 +255,49 @@ fn overall_status_is_derived_from_hosts() {
     assert_eq!(img.ready_on(), vec!["h2", "h3"]);
     assert_eq!(ImageStatus::Pending.as_str(), "pending");
 }
+
+#[test]
+fn sources_are_read_from_the_url() {
+    assert_eq!(
+        ImageSource::of("https://x.org/a.img"),
+        ImageSource::Http("https://x.org/a.img")
+    );
+    let up = ImageSource::upload_url("host1", "/home/me/My Disk (1).iso");
+    assert_eq!(up, "upload://host1/My_Disk__1_.iso");
+    assert_eq!(
+        ImageSource::of(&up),
+        ImageSource::Upload {
+            host: "host1",
+            file: "My_Disk__1_.iso"
+        }
+    );
+    assert_eq!(ImageSource::upload_url("h", ".."), "upload://h/upload");
+    let pool = ImageSource::pool_url("iso/debian-12.iso");
+    assert_eq!(
+        ImageSource::of(&pool),
+        ImageSource::PoolFile {
+            path: "iso/debian-12.iso"
+        }
+    );
+    for ok in [up.as_str(), pool.as_str(), "http://x.org/a"] {
+        assert!(validate_source(ok).is_ok(), "{ok}");
+        let s = ImageSpec {
+            url: ok.into(),
+            ..spec()
+        };
+        assert!(s.validate().is_ok(), "{ok}");
+    }
+    for bad in [
+        "upload://Bad_Host/x.iso",
+        "upload://h1/",
+        "upload://h1/a/b",
+        "pool:",
+        "pool:/abs/x.iso",
+        "pool:iso/../../etc/passwd",
+        "pool:images/x.iso",
+        "pool:a//b.iso",
+        "ftp://x.org/a",
+    ] {
+        assert!(validate_source(bad).is_err(), "{bad}");
+    }
+}

@@ -210,6 +210,53 @@ fn observe_tracks_each_host_and_the_overall_status() {
     assert_eq!(get(&kv, "iso2").unwrap().unwrap().size_mib, None);
 }
 
+fn verified(kv: &mut MemKv, image: &str, host: &str, sha: &str, size: u64) -> Outcome {
+    let cmd = ImageCommand::Verified {
+        image: image.into(),
+        host: host.into(),
+        sha256: sha.into(),
+        size_bytes: size,
+    };
+    apply(kv, 20, &cmd).unwrap()
+}
+
+#[test]
+fn the_first_verified_copy_pins_the_checksum() {
+    let mut kv = with_pools();
+    let mut spec = url_spec("iso1", "local");
+    spec.sha256 = None;
+    create_ok(&mut kv, spec);
+    let out = verified(&mut kv, "iso1", "h1", &"AB".repeat(32), 3 * 1024 * 1024 + 1);
+    assert!(matches!(out, Outcome::Applied(_)), "{out:?}");
+    let img = get(&kv, "iso1").unwrap().unwrap();
+    assert_eq!(img.spec.sha256.as_deref(), Some("ab".repeat(32).as_str()));
+    assert_eq!(img.size_mib, Some(4));
+    assert_eq!(img.ready_on(), vec!["h1"]);
+    assert_eq!(img.hosts["h1"].at, 20);
+    // The same bytes elsewhere: ready too. Other bytes: refused, naming both checksums.
+    assert!(matches!(
+        verified(&mut kv, "iso1", "h2", &"ab".repeat(32), 5),
+        Outcome::Applied(_)
+    ));
+    let r = rejected(verified(&mut kv, "iso1", "h2", &"cd".repeat(32), 5));
+    assert_eq!(r.kind, RejectKind::FailedPrecondition);
+    assert!(
+        r.message.contains(&format!(
+            "expected sha256 {}, got {}",
+            "ab".repeat(32),
+            "cd".repeat(32)
+        )),
+        "{}",
+        r.message
+    );
+    let r = rejected(verified(&mut kv, "iso1", "h9", &"ab".repeat(32), 5));
+    assert_eq!(r.kind, RejectKind::NotFound);
+    let r = rejected(verified(&mut kv, "iso1", "h1", "xyz", 5));
+    assert_eq!(r.kind, RejectKind::InvalidArgument);
+    let r = rejected(verified(&mut kv, "nope", "h1", &"ab".repeat(32), 5));
+    assert_eq!(r.kind, RejectKind::NotFound);
+}
+
 #[test]
 fn observe_refusals() {
     let mut kv = with_pools();
