@@ -77,11 +77,12 @@ async fn run(cfg: quantix::config::Config) -> anyhow::Result<()> {
         let _ = http_stop_tx.send(());
     });
     let web_host = host.clone();
+    let http_advertised = cfg.advertised_http();
     tokio::spawn(async move {
         let stop = async {
             let _ = http_stop_rx.await;
         };
-        if let Err(e) = quantix::web::serve(http, web_host, metrics, stop).await {
+        if let Err(e) = quantix::web::serve(http, web_host, metrics, http_advertised, stop).await {
             tracing::error!(error = %e, "http listener stopped");
         }
     });
