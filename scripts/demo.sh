@@ -213,6 +213,8 @@ Quantix demo cluster is running (3 hosts on loopback, libvirt test driver).
   quantix events list
   curl -s http://127.0.0.1:7481/metrics | grep -E 'quantix_(raft|scheduler)'
 
+Dashboard: http://127.0.0.1:7481/ (any host's HTTP port; followers redirect to the leader)
+
 Hosts:  host1 gRPC 127.0.0.1:7401 HTTP http://127.0.0.1:7481/metrics
         host2 gRPC 127.0.0.1:7402 HTTP http://127.0.0.1:7482/metrics
         host3 gRPC 127.0.0.1:7403 HTTP http://127.0.0.1:7483/metrics

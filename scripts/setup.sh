@@ -3,7 +3,9 @@
 #
 # Usage: scripts/setup.sh [--web] [--libvirtd]
 #   (no flag)   build/test packages (protoc, libvirt, QEMU, ISO tools) + cargo-nextest
-#   --web       also chromium and chromium-driver (browser tests)
+#   --web       also chromium and chromium-driver (browser tests), and `npm ci` in web/
+#               (the dashboard's packages, from the npm registry) when web/node_modules is
+#               missing or older than web/package-lock.json
 #   --libvirtd  also start virtlogd and libvirtd (no systemd) and wait for qemu:///system
 #
 # Idempotent: when everything is present it only runs a few dpkg-query calls.
@@ -16,7 +18,7 @@ for arg in "$@"; do
         --web) WEB=1 ;;
         --libvirtd) START_LIBVIRTD=1 ;;
         -h | --help)
-            sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//'
+            sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//'
             exit 0
             ;;
         *)
@@ -120,6 +122,18 @@ else
     command -v cargo >/dev/null 2>&1 || die "cargo not found: install the Rust toolchain (rustup) first"
     say "cargo install cargo-nextest --locked"
     cargo install cargo-nextest --locked
+fi
+
+# ---------------------------------------------------------------- web (dashboard)
+if [[ $WEB -eq 1 ]]; then
+    ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+    command -v npm >/dev/null 2>&1 || die "npm not found: install Node.js 20 or newer (with npm) for the dashboard"
+    if [[ ! -d $ROOT/web/node_modules || $ROOT/web/package-lock.json -nt $ROOT/web/node_modules/.package-lock.json ]]; then
+        say "npm ci in web/"
+        (cd "$ROOT/web" && npm ci --no-audit --no-fund)
+    else
+        say "web/node_modules up to date"
+    fi
 fi
 
 # ---------------------------------------------------------------- libvirtd

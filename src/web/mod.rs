@@ -5,8 +5,10 @@
 //! Only the leader serves the dashboard's pages. Any other host answers a page request with a
 //! redirect to the leader's HTTP address (`state::http_addrs`, which each host publishes for
 //! itself through Raft at start, `publish_http_addr`), or, while there is no leader or its
-//! address is not known yet, with a small page that reloads itself every second. gRPC-web
-//! calls are answered by every host, like gRPC.
+//! address is not known yet, with a small page that reloads itself every second. A page that
+//! lost its leader comes with `?after_term=N` (the term it knew): it is sent only to a leader
+//! of a later term, not back to the dead one a follower may still believe in for a moment.
+//! gRPC-web calls are answered by every host, like gRPC.
 //!
 //! The dashboard's files are embedded at build time from `web/dist` (`assets`); a binary built
 //! before `npm run build` says so instead of serving a page.
@@ -117,7 +119,9 @@ enum PageRoute {
     Wait(String),
 }
 
-fn route_page(host: &Host) -> PageRoute {
+/// `after_term`: the page came here because the leader it knew (in that term) stopped
+/// answering; redirect only to a leader of a later term, never back to the one that died.
+fn route_page(host: &Host, after_term: Option<u64>) -> PageRoute {
     if !host.is_member() {
         return PageRoute::Wait(format!(
             "Host {} is not part of a cluster yet. Bootstrap one (quantix cluster bootstrap) or \
@@ -125,12 +129,20 @@ fn route_page(host: &Host) -> PageRoute {
             host.name()
         ));
     }
-    let leader = host.raft().metrics().borrow().current_leader;
+    let (leader, term) = {
+        let m = host.raft().metrics().borrow().clone();
+        (m.current_leader, m.current_term)
+    };
     let Some(leader) = leader else {
         return PageRoute::Wait("The cluster is electing a leader.".into());
     };
     if leader == host.id() {
         return PageRoute::Serve;
+    }
+    if after_term.is_some_and(|t| term <= t) {
+        return PageRoute::Wait(
+            "The leader stopped answering; the cluster is electing a new one.".into(),
+        );
     }
     let (members, _) = host.membership();
     let Some(name) = members.get(&leader).map(|m| m.name.clone()) else {
@@ -150,7 +162,12 @@ fn route_page(host: &Host) -> PageRoute {
 
 /// Every path that is not metrics, health or gRPC-web: the dashboard's files.
 async fn dashboard(State(s): State<AppState>, uri: Uri) -> Response {
-    match route_page(&s.host) {
+    let after_term = uri.query().and_then(|q| {
+        q.split('&')
+            .find_map(|kv| kv.strip_prefix("after_term="))
+            .and_then(|t| t.parse::<u64>().ok())
+    });
+    match route_page(&s.host, after_term) {
         PageRoute::Serve => serve_asset(uri.path()),
         PageRoute::Redirect(addr) => {
             let rest = uri.path_and_query().map_or("/", |p| p.as_str());
@@ -224,8 +241,9 @@ fn waiting_page(why: &str) -> Response {
 }
 
 fn html(status: StatusCode, title: &str, body: &str, refresh: bool) -> Response {
+    // The script reloads (keeping the #fragment); the meta refresh is for pages without it.
     let meta = if refresh {
-        r#"<meta http-equiv="refresh" content="1">"#
+        r#"<meta http-equiv="refresh" content="2"><script>setTimeout(function(){location.reload()},1000)</script>"#
     } else {
         ""
     };

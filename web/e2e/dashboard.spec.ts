@@ -1,0 +1,245 @@
+// The dashboard in Debian's headless Chromium against a real 3-host cluster (e2e/cluster.ts).
+// The tests run in order on one cluster; each asserts the page logged no console errors, and
+// saves a screenshot of the page it exercised under docs/screenshots/.
+import { test, expect, type Page } from "@playwright/test";
+import { createServer, type Server } from "node:http";
+import { join, resolve } from "node:path";
+import { Cluster, waitFor } from "./cluster";
+
+const SHOTS = resolve(import.meta.dirname, "../../docs/screenshots");
+const KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHVhbnRpeGUyZXRlc3RrZXlub3RyZWFsbHl1c2Vk e2e@quantix";
+
+test.describe.configure({ mode: "serial" });
+
+let cluster: Cluster;
+let errors: string[] = [];
+/** Console errors that a test expects (e.g. requests to a host it killed). */
+let allowed: RegExp | null = null;
+
+test.beforeAll(async () => {
+  cluster = await Cluster.start();
+});
+test.afterAll(() => cluster?.stop());
+
+test.beforeEach(async ({ page }) => {
+  errors = [];
+  allowed = null;
+  page.on("console", (m) => {
+    if (m.type() === "error" && !(allowed && allowed.test(m.text()))) errors.push(m.text());
+  });
+  page.on("pageerror", (e) => errors.push(`page error: ${e.message}`));
+});
+test.afterEach(() => {
+  expect(errors, "console errors").toEqual([]);
+});
+
+async function shot(page: Page, name: string) {
+  await page.screenshot({ path: join(SHOTS, `${name}.png`), fullPage: true });
+}
+
+function leaderUrl(): string {
+  return cluster.url(cluster.byName(cluster.leader()));
+}
+
+test("a follower redirects to the leader, whose overview shows hosts, Raft state and events", async ({ page }) => {
+  const leader = cluster.leader();
+  const follower = cluster.hosts.find((h) => h.name !== leader)!;
+  await page.goto(cluster.url(follower) + "/");
+  await expect(page).toHaveURL(leaderUrl() + "/");
+  await expect(page.getByTestId("overview-leader")).toHaveText(leader);
+  for (const h of cluster.hosts) {
+    const row = page.getByTestId(`host-row-${h.name}`);
+    await expect(row).toContainText("online");
+    await expect(row).toContainText("local"); // the pool every host reaches
+  }
+  await expect(page.getByRole("table", { name: "Hosts" })).toContainText("voter");
+  await expect(page.locator("table caption", { hasText: "Recent events" })).toBeVisible();
+  await shot(page, "overview");
+});
+
+test("the wizard catches bad input, shows the server's refusal by its field, and creates a VM that runs", async ({ page }) => {
+  await page.goto(leaderUrl() + "/#/new-vm");
+  const next = page.getByRole("button", { name: "Next" });
+
+  // Step 1: the name is checked before going on.
+  await next.click();
+  await expect(page.getByText("VM name is required")).toBeVisible();
+  await page.getByLabel("Name", { exact: true }).fill("Web_1");
+  await next.click();
+  await expect(page.getByText(/lower-case letters, digits and '-'/)).toBeVisible();
+  await page.getByLabel("Name", { exact: true }).fill("web1");
+  await next.click();
+
+  // Step 2: more memory than any VM may have passes the page's check but not the server's.
+  await page.getByLabel("CPUs").fill("2");
+  await page.getByLabel("Memory").fill("20TiB");
+  await next.click();
+
+  // Step 3: an image that is not there is refused; PXE with an empty disk is fine.
+  await page.getByLabel("A cloud image").check();
+  await next.click();
+  await expect(page.getByText("choose a cloud image")).toBeVisible();
+  await shot(page, "wizard-boot");
+  await page.getByLabel("The network (PXE), with an empty disk").check();
+  await page.getByLabel("Empty disk size").fill("1GiB");
+  await page.getByLabel("Disk pool").selectOption("local");
+  await next.click();
+
+  // Step 4: time zones grouped by region, with search; SSH keys are checked.
+  await page.getByLabel("Hostname").fill("web1");
+  await page.getByLabel("Search time zones").fill("berl");
+  await page.getByLabel("Time zone", { exact: true }).selectOption("Europe/Berlin");
+  await page.getByLabel("SSH public keys").fill("not a key");
+  await next.click();
+  await expect(page.getByText(/not an OpenSSH public key/)).toBeVisible();
+  await page.getByLabel("SSH public keys").fill(KEY);
+  await shot(page, "wizard-customization");
+  await next.click();
+
+  // Step 5: placement (automatic); step 6: now.
+  await expect(page.getByLabel("Automatic: the scheduler picks the host")).toBeChecked();
+  await next.click();
+  await expect(page.getByLabel("Now")).toBeChecked();
+  await next.click();
+
+  // Review, submit: the server refuses the memory, and the wizard shows it on step 2.
+  await expect(page.getByLabel("Summary", { exact: true })).toContainText("Europe/Berlin");
+  await shot(page, "wizard-review");
+  await page.getByRole("button", { name: "Create VM" }).click();
+  const memory = page.getByLabel("Memory");
+  await expect(memory).toHaveAttribute("aria-invalid", "true");
+  await expect(page.getByRole("alert")).toContainText("memory must be between 64 MiB");
+  await memory.fill("2GiB");
+  for (let i = 0; i < 5; i++) await next.click();
+  await page.getByRole("button", { name: "Create VM" }).click();
+
+  // The VM's page: placed by the scheduler, started by its host's agent.
+  await expect(page).toHaveURL(/#\/vms\/web1$/);
+  await expect(page.getByTestId("vm-status")).toHaveText("running", { timeout: 30_000 });
+  await expect(page.getByTestId("vm-host")).toHaveText(/^host[123]$/);
+  const vm = JSON.parse(cluster.cli(cluster.hosts[0], "vm", "get", "web1", "-o", "json"));
+  expect(vm.status).toBe("running");
+  await shot(page, "vm-detail");
+});
+
+test("a folder is created in the tree and the VM moved into it, live", async ({ page }) => {
+  await page.goto(leaderUrl() + "/#/inventory");
+  await page.getByLabel("New subfolder name").fill("prod");
+  await page.getByRole("button", { name: "Create folder" }).click();
+  await expect(page.getByTestId("folder-/prod")).toBeVisible();
+  await page.getByTestId("folder-/").click();
+  await page.getByLabel("Select web1").check();
+  await page.getByLabel("Destination folder").selectOption("/prod");
+  await page.getByRole("button", { name: "Move", exact: true }).click();
+  await expect(page.getByTestId("vm-row-web1")).toContainText("/prod");
+  await waitFor("web1 in /prod", 10_000, async () =>
+    JSON.parse(cluster.cli(cluster.hosts[1], "vm", "get", "web1", "-o", "json")).folder === "/prod");
+
+  // A change made elsewhere (the CLI on another host) shows up without a reload.
+  cluster.cli(cluster.hosts[2], "vm", "create", "db1", "--pxe", "--disk-size", "0", "--folder", "/prod");
+  await expect(page.getByTestId("vm-row-db1")).toBeVisible();
+  await expect(page.getByTestId("vm-row-db1")).toContainText("running", { timeout: 30_000 });
+  await page.getByTestId("folder-/prod").click();
+  await shot(page, "inventory");
+});
+
+test("storage pools, customization specs and events", async ({ page }) => {
+  await page.goto(leaderUrl() + "/#/pools");
+  await expect(page.getByTestId("pool-row-local")).toContainText("reachable");
+  await page.getByLabel("Pool name").fill("fast");
+  await page.getByLabel("Directory path").fill(join(cluster.dir, "pools/fast"));
+  await page.getByRole("button", { name: "Create pool" }).click();
+  await expect(page.getByTestId("pool-row-fast")).toBeVisible();
+  await expect(page.getByTestId("pool-row-fast")).toContainText("reachable", { timeout: 20_000 });
+  await shot(page, "pools");
+
+  await page.goto(leaderUrl() + "/#/specs/new");
+  await page.getByLabel("Name", { exact: true }).fill("web");
+  await page.getByLabel("Description").fill("web servers");
+  await page.getByLabel("Time zone").fill("Europe/Nowhere");
+  await page.getByRole("button", { name: "Create spec" }).click();
+  await expect(page.getByText(/not a time zone this cluster knows/)).toBeVisible();
+  await page.getByLabel("Time zone").fill("Europe/Paris");
+  await page.getByLabel("SSH public keys").fill(KEY);
+  await page.getByLabel("Packages").fill("nginx");
+  await page.getByRole("button", { name: "Create spec" }).click();
+  await expect(page).toHaveURL(/#\/specs\/web$/);
+  await expect(page.getByRole("heading", { name: "Edit web (revision 1)" })).toBeVisible();
+  await page.getByLabel("Description").fill("web servers, edited");
+  await page.getByRole("button", { name: "Save changes" }).click();
+  await expect(page.getByRole("heading", { name: "Edit web (revision 2)" })).toBeVisible();
+  await shot(page, "specs");
+
+  await page.goto(leaderUrl() + "/#/events");
+  await expect(page.getByRole("table")).toContainText("update_spec");
+  await shot(page, "events");
+});
+
+// Serves a file slowly, so the download's progress can be seen on the way to ready.
+function slowServer(bytes: number, chunk: number, everyMs: number): Promise<{ server: Server; url: string }> {
+  return new Promise((res) => {
+    const server = createServer((req, rsp) => {
+      rsp.writeHead(200, { "content-type": "application/octet-stream", "content-length": String(bytes) });
+      let sent = 0;
+      const tick = setInterval(() => {
+        const n = Math.min(chunk, bytes - sent);
+        rsp.write(Buffer.alloc(n, 0x51));
+        sent += n;
+        if (sent >= bytes) {
+          clearInterval(tick);
+          rsp.end();
+        }
+      }, everyMs);
+      req.on("close", () => clearInterval(tick));
+    });
+    server.listen(0, "127.0.0.1", () => {
+      const a = server.address();
+      res({ server, url: `http://127.0.0.1:${typeof a === "object" && a ? a.port : 0}/tiny.iso` });
+    });
+  });
+}
+
+test("an image downloads from a local HTTP server, with live progress, to ready", async ({ page }) => {
+  const { server, url } = await slowServer(8 * 1024 * 1024, 256 * 1024, 100);
+  try {
+    await page.goto(leaderUrl() + "/#/images");
+    await page.getByLabel("Image name").fill("tiny-iso");
+    await page.getByLabel("URL", { exact: true }).fill(url);
+    await page.getByLabel("Kind").selectOption("iso");
+    await page.getByLabel("Pool", { exact: true }).selectOption("local");
+    await page.getByRole("button", { name: "Download", exact: true }).click();
+    const status = page.getByTestId("image-status-tiny-iso");
+    await expect(status).toHaveText(/downloading [1-9]\d?%/, { timeout: 20_000 });
+    await shot(page, "images");
+    await expect(status).toHaveText("ready", { timeout: 60_000 });
+  } finally {
+    server.close();
+  }
+});
+
+test("when the leader is killed, the open page moves to the new leader by itself", async ({ page }) => {
+  const old = cluster.leader();
+  const oldHost = cluster.byName(old);
+  await page.goto(cluster.url(oldHost) + "/#/inventory");
+  await expect(page.getByTestId("vm-row-web1")).toBeVisible();
+  // Requests to the killed host fail while the page looks for the new leader.
+  allowed = /ERR_CONNECTION_REFUSED|ERR_EMPTY_RESPONSE|ERR_CONNECTION_RESET|ERR_INCOMPLETE_CHUNKED_ENCODING|Failed to load resource/;
+  cluster.kill(oldHost);
+  // The page lands on a live host (a follower redirects it on to the new leader) and shows
+  // that host as the leader.
+  const onHost = () => cluster.byHttpPort(Number(new URL(page.url()).port));
+  await expect
+    .poll(async () => {
+      const shown = await page.getByTestId("leader").textContent({ timeout: 500 }).catch(() => null);
+      return shown && shown !== old && onHost()?.name === shown ? shown : null;
+    }, { timeout: 30_000, message: "the page to show the new leader, served by it" })
+    .not.toBeNull();
+  const landed = onHost()!;
+  expect(landed.name).toBe(cluster.leader());
+  expect(page.url()).toContain("#/inventory");
+  await expect(page.getByTestId("vm-row-web1")).toBeVisible();
+  // The page is live on the new leader: a VM made elsewhere appears.
+  const other = cluster.hosts.find((h) => h.proc && h !== landed)!;
+  cluster.cli(other, "vm", "create", "after-failover", "--pxe", "--disk-size", "0");
+  await expect(page.getByTestId("vm-row-after-failover")).toBeVisible();
+});

@@ -1,0 +1,22 @@
+import { StrictMode } from "react";
+import { createRoot } from "react-dom/client";
+import { App } from "./App";
+import { StoreProvider } from "./store";
+import "./styles.css";
+
+// A page that came here after losing its leader carries ?after_term=N; the server has used
+// it, so drop it from the address bar.
+if (window.location.search) {
+  window.history.replaceState(null, "", window.location.pathname + window.location.hash);
+}
+
+const root = document.getElementById("root");
+if (root) {
+  createRoot(root).render(
+    <StrictMode>
+      <StoreProvider>
+        <App />
+      </StoreProvider>
+    </StrictMode>,
+  );
+}
