@@ -28,7 +28,7 @@ pub fn bin_dir() -> PathBuf {
     target.join("debug")
 }
 
-fn bin(name: &str) -> PathBuf {
+pub fn bin(name: &str) -> PathBuf {
     let p = bin_dir().join(name);
     assert!(
         p.exists(),
@@ -193,15 +193,24 @@ impl Node {
 
     /// GET `path` from the host's HTTP listener; returns the body of a 200 answer.
     pub async fn http_get(&self, path: &str) -> Result<String> {
+        Ok(String::from_utf8(self.http_get_bytes(path).await?)?)
+    }
+
+    /// GET on this host's HTTP listener; the body of a 200 answer (not chunked).
+    pub async fn http_get_bytes(&self, path: &str) -> Result<Vec<u8>> {
         use tokio::io::{AsyncReadExt, AsyncWriteExt};
         let mut s = tokio::net::TcpStream::connect(("127.0.0.1", self.http_port)).await?;
         let req = format!("GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n");
         s.write_all(req.as_bytes()).await?;
-        let mut raw = String::new();
-        s.read_to_string(&mut raw).await?;
-        let (head, body) = raw.split_once("\r\n\r\n").unwrap_or((&raw, ""));
+        let mut raw = Vec::new();
+        s.read_to_end(&mut raw).await?;
+        let split = raw
+            .windows(4)
+            .position(|w| w == b"\r\n\r\n")
+            .unwrap_or(raw.len());
+        let head = String::from_utf8_lossy(&raw[..split]).into_owned();
         anyhow::ensure!(head.starts_with("HTTP/1.1 200"), "GET {path}: {head}");
-        Ok(body.to_string())
+        Ok(raw.get(split + 4..).unwrap_or_default().to_vec())
     }
 
     /// Runs the `quantix` CLI against this host.
@@ -305,7 +314,8 @@ impl Cluster {
                 "name = \"host{i}\"\ndata_dir = \"{}\"\ngrpc_addr = \"127.0.0.1:{port}\"\nhttp_addr = \"127.0.0.1:{}\"\n\n\
                  [hypervisor]\n{}\n\
                  [raft]\nheartbeat_ms = 100\nelection_timeout_min_ms = 500\nelection_timeout_max_ms = 1000\n\
-                 snapshot_after_entries = {}\nkeep_entries_after_snapshot = {}\n",
+                 snapshot_after_entries = {}\nkeep_entries_after_snapshot = {}\n\n\
+                 [images]\nurl_hosts = [\"127.0.0.1\", \"localhost\"]\n",
                 node_dir.join("data").display(),
                 http_port,
                 match opts.hypervisor {

@@ -149,3 +149,18 @@ async fn thirty_vms_run_where_placed_and_survive_a_host_restart() -> anyhow::Res
     assert!(!pool_dir.join("vm02").exists(), "files of vm02 remain");
     Ok(())
 }
+
+/// The guest agent binary reports what `agent::guest` accepts: run here as the guest would
+/// (`--once` prints the line instead of writing it to the virtio port).
+#[test]
+fn the_guest_agent_binary_speaks_the_format_the_host_reads() {
+    let out = std::process::Command::new(cluster_tests::bin("quantix-agent"))
+        .arg("--once")
+        .output()
+        .expect("run quantix-agent");
+    assert!(out.status.success());
+    let line = String::from_utf8(out.stdout).unwrap();
+    let info = quantix::model::guest::parse_report(&line).unwrap();
+    assert!(!info.hostname.is_empty(), "{line}");
+    assert!(info.agent.starts_with("quantix-agent "), "{line}");
+}

@@ -140,3 +140,20 @@ async fn request_ids_make_retries_safe() -> anyhow::Result<()> {
     );
     Ok(())
 }
+
+/// `quantix ... | head`: a reader that goes away makes the CLI exit quietly (status 141, as
+/// with SIGPIPE), never print a panic.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn output_into_a_closed_pipe_exits_quietly() -> anyhow::Result<()> {
+    let c = Cluster::form(1, 1, Opts::default()).await?;
+    let mut child = Command::new(cluster_tests::bin("quantix"))
+        .args(["--endpoint", &c.nodes[0].endpoint(), "spec", "timezones"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()?;
+    drop(child.stdout.take());
+    let out = child.wait_with_output()?;
+    assert_eq!(out.status.code(), Some(141), "{}", stderr(&out));
+    assert!(!stderr(&out).contains("panicked"), "{}", stderr(&out));
+    Ok(())
+}

@@ -88,8 +88,17 @@ async fn catalog_pools_and_images() -> anyhow::Result<()> {
     assert_eq!(local["path"], "/var/lib/quantix/pools/local");
     assert_eq!(local["shared"], false);
     let nas = json(&n.cli(&[
-        "pool", "create", "nas", "--type", "nfs", "--server", "10.0.0.5", "--export", "/srv/vm",
-        "-o", "json",
+        "pool",
+        "create",
+        "nas",
+        "--type",
+        "nfs",
+        "--server",
+        "127.0.0.1",
+        "--export",
+        "/srv/vm",
+        "-o",
+        "json",
     ]));
     assert_eq!(nas["mount_point"], "/var/lib/quantix/mnt/nas");
     assert_eq!(nas["shared"], true);
@@ -105,11 +114,11 @@ async fn catalog_pools_and_images() -> anyhow::Result<()> {
     let list = json(&n.cli(&["pool", "list", "-o", "json"]));
     assert_eq!(names(&list, "pools"), ["gfs", "local", "nas"]);
     let got = json(&n.cli(&["pool", "get", "nas", "-o", "json"]));
-    assert_eq!(got["server"], "10.0.0.5");
+    assert_eq!(got["server"], "127.0.0.1");
     assert_eq!(got["export"], "/srv/vm");
     assert_eq!(got["reachable_from"], serde_json::json!([]));
     let table = n.cli(&["pool", "list"]);
-    assert!(stdout(&table).contains("10.0.0.5:/srv/vm on /var/lib/quantix/mnt/nas"));
+    assert!(stdout(&table).contains("127.0.0.1:/srv/vm on /var/lib/quantix/mnt/nas"));
 
     // An image from the catalog: name, URL, OS and format come from the entry.
     let img = json(&n.cli(&[

@@ -210,6 +210,30 @@ async fn one_host_on_qemu_system_runs_an_empty_disk_vm_and_a_seeded_one() -> any
         .args(["-d", "-i", &seed.display().to_string()])
         .output()?;
     assert!(String::from_utf8_lossy(&label.stdout).contains("Volume id: cidata"));
+    // The guest agent: the seed fetches it from this host through the user-mode NIC's
+    // gateway, the host serves the binary, and the domain has its channel, whose socket the
+    // host's daemon reads.
+    let user_data = std::process::Command::new("isoinfo")
+        .args(["-R", "-i", &seed.display().to_string(), "-x", "/user-data"])
+        .output()?;
+    let user_data = String::from_utf8_lossy(&user_data.stdout);
+    let url = format!(
+        "http://10.0.2.2:{}/agent/quantix-agent",
+        c.nodes[0].http_port
+    );
+    assert!(
+        user_data.contains(&url),
+        "no agent download in:\n{user_data}"
+    );
+    let served = c.nodes[0].http_get_bytes("/agent/quantix-agent").await?;
+    assert_eq!(served, std::fs::read(cluster_tests::bin("quantix-agent"))?);
+    assert!(
+        xml.contains("org.quantix.agent.0"),
+        "no guest agent channel:\n{xml}"
+    );
+    let socket = quantix::hypervisor::domain_xml::guest_agent_socket(&xml)
+        .expect("the live XML names the channel's socket");
+    assert!(socket.exists(), "{} does not exist", socket.display());
     for name in [&plain, &seeded] {
         ok(&c.nodes[0].cli(&["vm", "stop", name, "--force"]));
         wait_status(&c, name, "stopped").await;
@@ -225,6 +249,10 @@ async fn one_host_on_qemu_system_runs_an_empty_disk_vm_and_a_seeded_one() -> any
         })
     })
     .await?;
-    assert!(!pool_dir.join(&plain).exists() && !pool_dir.join(&seeded).exists());
+    // The files go right after the domain (same step), and the records after that.
+    wait_for(T, "both VMs' files removed", || async {
+        !pool_dir.join(&plain).exists() && !pool_dir.join(&seeded).exists()
+    })
+    .await?;
     Ok(())
 }

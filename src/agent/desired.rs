@@ -14,6 +14,20 @@ use crate::model::image::Image;
 use crate::model::pool::Pool;
 use crate::model::vm::{BootMedia, Vm};
 
+/// The HTTP path every host serves the guest agent binary at.
+pub const GUEST_AGENT_PATH: &str = "/agent/quantix-agent";
+
+/// Where this VM's guest downloads the agent from: the slirp gateway when its first NIC is
+/// user-mode, this host's address otherwise; `None` without a NIC (no network to fetch over).
+pub fn guest_agent_url(vm: &Vm, settings: &Settings) -> Option<String> {
+    let nic = vm.nics.first()?;
+    Some(if nic.network == "user" {
+        settings.guest_agent_user_url.clone()
+    } else {
+        settings.guest_agent_url.clone()
+    })
+}
+
 /// How this host runs guests (from its config).
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -23,6 +37,11 @@ pub struct Settings {
     pub scratch_dir: PathBuf,
     /// The agent's own small records (`reboots.json`).
     pub state_dir: PathBuf,
+    /// Where guests download the guest agent: through a user-mode NIC (QEMU's slirp gateway
+    /// 10.0.2.2 is this host), and through any other network (this host's advertised HTTP
+    /// address).
+    pub guest_agent_user_url: String,
+    pub guest_agent_url: String,
 }
 
 impl Settings {
@@ -42,6 +61,11 @@ impl Settings {
             },
             scratch_dir: cfg.data_dir.join("vms"),
             state_dir: cfg.data_dir.join("agent"),
+            guest_agent_user_url: format!(
+                "http://10.0.2.2:{}{GUEST_AGENT_PATH}",
+                cfg.http_addr.port()
+            ),
+            guest_agent_url: format!("http://{}{GUEST_AGENT_PATH}", cfg.advertised_http()),
         }
     }
 }

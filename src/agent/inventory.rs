@@ -9,6 +9,7 @@
 
 use std::time::{Duration, Instant};
 
+use super::nfs::Mounter;
 use super::pool_check;
 use crate::cluster::{ClusterError, Host};
 use crate::hypervisor::Hypervisor;
@@ -38,10 +39,11 @@ pub fn spawn(host: Host, hv: Hypervisor) -> tokio::task::JoinHandle<()> {
 async fn run(host: Host, hv: Hypervisor) {
     let mut applied = host.applied();
     let mut last_capacity: Option<Instant> = None;
+    let mut mounter = Some(Mounter::default());
     loop {
         if host.is_member() {
             let ask_libvirt = last_capacity.is_none_or(|t| t.elapsed() >= RECHECK);
-            match report_once(&host, &hv, ask_libvirt).await {
+            match report_once(&host, &hv, ask_libvirt, &mut mounter).await {
                 Ok(sent) => {
                     if ask_libvirt && sent.checked_capacity {
                         last_capacity = Some(Instant::now());
@@ -67,6 +69,7 @@ pub async fn report_once(
     host: &Host,
     hv: &Hypervisor,
     ask_libvirt: bool,
+    mounter: &mut Option<Mounter>,
 ) -> Result<Sent, ClusterError> {
     let me = host.name().to_string();
     let (stored, pool_list) = {
@@ -104,12 +107,30 @@ pub async fn report_once(
             Err(e) => tracing::warn!(error = %e, "cannot read host capacity from libvirt"),
         }
     }
+    let specs: Vec<_> = pool_list.iter().map(|p| p.spec.clone()).collect();
+    let mut m = mounter.take().unwrap_or_default();
+    let m = tokio::task::spawn_blocking(move || {
+        m.release_gone(&specs);
+        m
+    })
+    .await
+    .map_err(ClusterError::internal)?;
+    *mounter = Some(m);
     for pool in pool_list {
         let spec = pool.spec.clone();
         let name = me.clone();
-        let seen = tokio::task::spawn_blocking(move || pool_check::check(&spec, &name))
-            .await
-            .map_err(ClusterError::internal)?;
+        // Mounting may take seconds: off the async threads, the mounter moved in and back.
+        let mut m = mounter.take().unwrap_or_default();
+        let (m, seen) = tokio::task::spawn_blocking(move || {
+            let seen = match m.ensure(&spec, &name) {
+                Ok(()) => pool_check::check(&spec, &name),
+                Err(reason) => pool_check::Seen::unreachable(reason),
+            };
+            (m, seen)
+        })
+        .await
+        .map_err(ClusterError::internal)?;
+        *mounter = Some(m);
         if !pool_check::worth_reporting(pool.hosts.get(&me), &seen) {
             continue;
         }

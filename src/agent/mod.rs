@@ -5,8 +5,10 @@
 //! May use: `cluster::Host` (state reads, writes), `hypervisor`, `model`, `state` (reads).
 
 pub mod desired;
+pub mod guest;
 pub mod images;
 pub mod inventory;
+pub mod nfs;
 pub mod plan;
 pub mod pool_check;
 pub mod reboots;

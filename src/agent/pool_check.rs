@@ -1,6 +1,7 @@
 //! How this host sees a storage pool: reachable or not (and why), capacity and free space.
 //! A non-shared directory pool is made if missing (each host has its own); a shared directory
-//! or an NFS mount point must already be there. Owns: `check`, `worth_reporting`.
+//! must already be there; an NFS pool must be mounted (`nfs::Mounter` mounts it first).
+//! Owns: `check`, `worth_reporting`.
 //! Uses: `model::pool`, the file system (stat, statvfs, /proc/self/mountinfo).
 
 use std::path::Path;
@@ -17,7 +18,7 @@ pub struct Seen {
 }
 
 impl Seen {
-    fn unreachable(reason: String) -> Seen {
+    pub fn unreachable(reason: String) -> Seen {
         Seen {
             reachable: false,
             reason,
@@ -46,7 +47,7 @@ pub fn check(spec: &PoolSpec, host: &str) -> Seen {
             export,
             mount_point,
         } => {
-            if !is_nfs_mount(Path::new(mount_point)) {
+            if !super::nfs::is_nfs_mount(Path::new(mount_point)) {
                 return Seen::unreachable(format!(
                     "{server}:{export} is not mounted at {mount_point}"
                 ));
@@ -67,24 +68,6 @@ pub fn check(spec: &PoolSpec, host: &str) -> Seen {
         },
         Err(e) => Seen::unreachable(format!("statvfs {}: {e}", path.display())),
     }
-}
-
-/// True if `dir` is the mount point of an NFS file system (per /proc/self/mountinfo).
-fn is_nfs_mount(dir: &Path) -> bool {
-    let Ok(info) = std::fs::read_to_string("/proc/self/mountinfo") else {
-        return false;
-    };
-    let want = dir.to_string_lossy();
-    info.lines().any(|line| {
-        // Fields: id parent major:minor root mount-point options ... - fstype source ...
-        let mut parts = line.split(" - ");
-        let (Some(head), Some(tail)) = (parts.next(), parts.next()) else {
-            return false;
-        };
-        let mount_point = head.split(' ').nth(4).unwrap_or_default();
-        let fstype = tail.split(' ').next().unwrap_or_default();
-        mount_point == want && fstype.starts_with("nfs")
-    })
 }
 
 /// True if `new` differs enough from what the state holds to be worth a Raft write:

@@ -370,7 +370,10 @@ impl Agent {
                 Some(s) => specs::get(state, s).map_err(|e| e.to_string())?,
                 None => None,
             };
-            let seed = super::seed::render(vm, spec.as_ref(), None).map_err(|e| e.to_string())?;
+            let agent = desired::guest_agent_url(vm, &self.settings)
+                .map(|url| super::seed::AgentInstall { url });
+            let seed = super::seed::render(vm, spec.as_ref(), agent.as_ref())
+                .map_err(|e| e.to_string())?;
             if let Some(dir) = path.parent() {
                 tokio::fs::create_dir_all(dir)
                     .await

@@ -43,6 +43,11 @@ fn boot_from(b: Option<BootMedia_>) -> Result<m::BootMedia, Status> {
 }
 
 type BootMedia_ = crate::proto::v1::BootMedia;
+type GuestInfo_ = crate::model::guest::GuestInfo;
+
+fn guest_of(kv: &impl KvRead, vm: &str) -> Result<Option<GuestInfo_>, Status> {
+    crate::state::guest::get(kv, vm).map_err(internal)
+}
 
 fn boot_to(b: &m::BootMedia) -> BootMedia_ {
     let media = match b {
@@ -74,8 +79,14 @@ impl<K: KvRead> Paths<'_, K> {
     }
 }
 
-fn to_proto(v: &m::Vm, folder: String) -> Vm {
+fn to_proto(v: &m::Vm, folder: String, guest: Option<GuestInfo_>) -> Vm {
     Vm {
+        guest: guest.map(|g| crate::proto::v1::GuestInfo {
+            hostname: g.hostname,
+            addresses: g.addresses,
+            agent: g.agent,
+            reported_at_ms: g.at,
+        }),
         id: v.id,
         name: v.name.clone(),
         folder,
@@ -203,7 +214,8 @@ impl VmApi {
                     .map_err(internal)?
                     .map(|p| p.to_string())
                     .unwrap_or_default();
-                Ok(Response::new(to_proto(&v, folder)))
+                let guest = guest_of(&state, &v.name)?;
+                Ok(Response::new(to_proto(&v, folder, guest)))
             }
             other => Err(internal(format!("unexpected outcome {other:?}"))),
         }
@@ -258,7 +270,8 @@ impl VmService for VmApi {
             cache: HashMap::new(),
         }
         .path(vm.folder)?;
-        Ok(Response::new(to_proto(&vm, folder)))
+        let guest = guest_of(&state, &vm.name)?;
+        Ok(Response::new(to_proto(&vm, folder, guest)))
     }
 
     async fn list_vms(
@@ -309,7 +322,13 @@ impl VmService for VmApi {
         };
         let vms = list
             .iter()
-            .map(|v| Ok(to_proto(v, paths.path(v.folder)?)))
+            .map(|v| {
+                Ok(to_proto(
+                    v,
+                    paths.path(v.folder)?,
+                    guest_of(&state, &v.name)?,
+                ))
+            })
             .collect::<Result<_, Status>>()?;
         Ok(Response::new(ListVmsResponse {
             vms,

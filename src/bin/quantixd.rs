@@ -64,6 +64,7 @@ async fn run(cfg: quantix::config::Config) -> anyhow::Result<()> {
     let hypervisor = quantix::hypervisor::Hypervisor::new(&cfg.hypervisor.uri);
     let inventory = quantix::agent::inventory::spawn(host.clone(), hypervisor.clone());
     let images = quantix::agent::images::spawn(host.clone());
+    let guests = quantix::agent::guest::spawn(host.clone(), hypervisor.clone());
     let agent = quantix::agent::reconcile::spawn(
         host.clone(),
         hypervisor,
@@ -94,6 +95,7 @@ async fn run(cfg: quantix::config::Config) -> anyhow::Result<()> {
     scheduler.abort();
     inventory.abort();
     images.abort();
+    guests.abort();
     agent.abort();
     host.shutdown().await;
     Ok(())

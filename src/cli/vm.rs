@@ -250,6 +250,10 @@ fn vm_json(v: &Vm) -> serde_json::Value {
         "host": (!v.host.is_empty()).then(|| v.host.clone()),
         "power": v.power, "status": v.status, "reason": v.reason, "generation": v.generation,
         "created_at": output::time(v.created_at_ms), "updated_at": output::time(v.updated_at_ms),
+        "guest": v.guest.as_ref().map(|g| json!({
+            "hostname": g.hostname, "addresses": g.addresses, "agent": g.agent,
+            "reported_at": output::time(g.reported_at_ms),
+        })),
     })
 }
 
@@ -286,6 +290,12 @@ fn print_vm(out: Format, v: &Vm) {
                 vec!["reason".into(), v.reason.clone()],
                 vec!["host".into(), v.host.clone()],
             ];
+            let mut rows = rows;
+            if let Some(g) = &v.guest {
+                rows.push(vec!["guest hostname".into(), g.hostname.clone()]);
+                rows.push(vec!["guest addresses".into(), g.addresses.join(", ")]);
+                rows.push(vec!["guest agent".into(), g.agent.clone()]);
+            }
             output::table(&["field", "value"], rows);
         }
     }

@@ -305,6 +305,25 @@ pub fn parse_meta(xml: &str) -> Option<QuantixMeta> {
     })
 }
 
+/// The host-side socket of the guest agent's channel in a live domain XML (libvirt picks the
+/// path when the domain starts); `None` when the domain has no such channel.
+pub fn guest_agent_socket(xml: &str) -> Option<PathBuf> {
+    let doc = roxmltree::Document::parse(xml).ok()?;
+    doc.root_element()
+        .children()
+        .filter(|n| n.has_tag_name("devices"))
+        .flat_map(|d| d.children())
+        .filter(|n| n.has_tag_name("channel") && n.attribute("type") == Some("unix"))
+        .find(|c| {
+            c.children()
+                .any(|t| t.has_tag_name("target") && t.attribute("name") == Some(GUEST_AGENT_PORT))
+        })?
+        .children()
+        .find(|s| s.has_tag_name("source"))?
+        .attribute("path")
+        .map(PathBuf::from)
+}
+
 /// The spec's strings, checked and ready to write, and the boot order of each device.
 struct Valid<'a> {
     emulator: Option<&'a str>,

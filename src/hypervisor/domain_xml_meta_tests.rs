@@ -84,3 +84,21 @@ fn render_then_parse_meta_round_trips() {
         );
     }
 }
+
+#[test]
+fn the_guest_agent_socket_is_read_from_live_xml() {
+    let live = "<domain type='qemu'><name>web1</name><devices>\
+        <channel type='unix'><source mode='bind' path='/run/libvirt/qemu/channel/1-web1/org.qemu.guest_agent.0'/>\
+        <target type='virtio' name='org.qemu.guest_agent.0'/></channel>\
+        <channel type='unix'><source mode='bind' path='/run/libvirt/qemu/channel/1-web1/org.quantix.agent.0'/>\
+        <target type='virtio' name='org.quantix.agent.0' state='connected'/></channel>\
+        </devices></domain>";
+    assert_eq!(
+        guest_agent_socket(live),
+        Some(std::path::PathBuf::from(
+            "/run/libvirt/qemu/channel/1-web1/org.quantix.agent.0"
+        ))
+    );
+    assert_eq!(guest_agent_socket("<domain><devices/></domain>"), None);
+    assert_eq!(guest_agent_socket("not xml"), None);
+}

@@ -82,6 +82,17 @@ impl Hypervisor {
     }
 
     /// One domain, or `None`.
+    /// The running domain's live XML (with the paths libvirt chose, such as channel sockets);
+    /// `None` when there is no such domain.
+    pub async fn live_xml(&self, name: &str) -> Result<Option<String>, HypervisorError> {
+        let name = name.to_string();
+        self.call("read live domain XML", move |c| match lookup(c, &name)? {
+            Some(d) => Ok(Some(d.xml_desc(0)?)),
+            None => Ok(None),
+        })
+        .await
+    }
+
     pub async fn domain(&self, name: &str) -> Result<Option<DomainInfo>, HypervisorError> {
         let name = name.to_string();
         self.call("look up domain", move |c| {

@@ -2,6 +2,7 @@
 //! May use: nothing of ours (only serde). Everything here is pure and cheap to clone.
 
 pub mod folder;
+pub mod guest;
 pub mod host;
 pub mod image;
 pub mod names;

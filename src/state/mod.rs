@@ -12,6 +12,7 @@ pub mod command;
 pub mod discover;
 pub mod events;
 pub mod folders;
+pub mod guest;
 pub mod hosts;
 pub mod http_addrs;
 pub mod images;

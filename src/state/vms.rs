@@ -68,6 +68,12 @@ pub enum VmCommand {
         generation: u64,
         reason: String,
     },
+    /// A host relays what the guest agent of a VM placed on it reported (`state::guest`).
+    Guest {
+        name: String,
+        host: String,
+        info: crate::model::guest::GuestInfo,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -98,6 +104,7 @@ impl VmCommand {
             VmCommand::Place { .. } => "place_vm",
             VmCommand::Discover { .. } => "discover_vm",
             VmCommand::Unschedulable { .. } => "vm_unschedulable",
+            VmCommand::Guest { .. } => "guest_report",
         }
     }
 
@@ -111,7 +118,8 @@ impl VmCommand {
             | VmCommand::Remove { name, .. }
             | VmCommand::Place { name, .. }
             | VmCommand::Discover { name, .. }
-            | VmCommand::Unschedulable { name, .. } => name.clone(),
+            | VmCommand::Unschedulable { name, .. }
+            | VmCommand::Guest { name, .. } => name.clone(),
         }
     }
 }
@@ -187,6 +195,7 @@ pub fn apply(kv: &mut impl Kv, at: UnixMillis, cmd: &VmCommand) -> Result<Outcom
             memory_mib,
             power: p,
         } => super::discover::discover(kv, at, name, host, *cpus, *memory_mib, *p),
+        VmCommand::Guest { name, host, info } => super::guest::record(kv, at, name, host, info),
     }
 }
 
@@ -493,6 +502,7 @@ fn remove(kv: &mut impl Kv, name: &str, host: &str) -> Result<Outcome, KvError> 
         );
     }
     super::placement::on_forget(kv, &vm)?;
+    super::guest::forget(kv, name)?;
     kv.delete(Table::Vms, name.as_bytes())?;
     done(VmApplied::Deleted { removed: true })
 }

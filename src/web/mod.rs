@@ -17,6 +17,7 @@
 //! `cluster` (Raft gauges, leadership), `api` (the gRPC-web services), `state` (reads).
 
 mod assets;
+mod guest_agent;
 
 use axum::extract::State;
 use axum::http::{header, HeaderValue, StatusCode, Uri};
@@ -75,6 +76,10 @@ pub async fn serve(
     let app = Router::new()
         .route("/metrics", get(render_metrics))
         .route("/healthz", get(|| async { "ok\n" }))
+        .route(
+            crate::agent::desired::GUEST_AGENT_PATH,
+            get(guest_agent::handler),
+        )
         .fallback(dashboard)
         .with_state(AppState { host, metrics })
         .merge(grpc_web);
