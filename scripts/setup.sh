@@ -67,6 +67,8 @@ PACKAGES=(
     xorriso
     libxml2-utils # xmllint, which virt-xml-validate runs (domain XML tests)
     procps # pgrep, for --libvirtd (not in minimal Debian images)
+    nfs-common # mount.nfs: hosts mount NFS pools
+    nfs-kernel-server # exportfs, rpc.nfsd: the NFS test serves an export on loopback
 )
 if [[ $WEB -eq 1 ]]; then
     PACKAGES+=(chromium chromium-driver)
