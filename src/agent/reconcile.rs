@@ -27,7 +27,7 @@ use crate::state::{images, placement, pools, specs, tables, vms, Command};
 /// Longest time between two passes.
 pub const RESYNC: Duration = Duration::from_secs(10);
 /// Shortest time between two rounds of passes.
-pub const MIN_GAP: Duration = Duration::from_millis(50);
+pub const MIN_GAP: Duration = Duration::from_millis(20);
 /// Most passes in a row before waiting for news again.
 const MAX_PASSES: usize = 8;
 const MAX_BACKOFF: Duration = Duration::from_secs(60);
