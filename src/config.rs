@@ -51,6 +51,18 @@ pub struct Config {
     pub hypervisor: HypervisorConfig,
     #[serde(default)]
     pub raft: RaftConfig,
+    #[serde(default)]
+    pub images: ImagesConfig,
+}
+
+/// `[images]`: where this host may download images from.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ImagesConfig {
+    /// Host names or addresses that image URLs may name (e.g. a local mirror); a download
+    /// from any other host fails with a reason. Default: empty, any host.
+    #[serde(default)]
+    pub url_hosts: Vec<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -1,9 +1,12 @@
 //! `quantix.v1.ImageService`: register images (from the built-in catalog or a URL), get, list,
 //! delete, and list the catalog. A catalog entry is resolved here, into a full `ImageSpec`, so
 //! the log never depends on the catalog of the release that replays it. Download reports are
-//! proposed by agents, not through this service.
+//! proposed by agents, not through this service. Uploads (`upload`) are written by the host
+//! that receives them, with the agent's file layout (`agent::images::files`).
 
-use tonic::{Request, Response, Status};
+use tonic::{Request, Response, Status, Streaming};
+
+mod upload;
 
 use super::cluster::is_stale;
 use super::status::to_status;
@@ -276,6 +279,16 @@ impl ImageService for ImageApi {
             .await
             .map_err(to_status)?;
         Ok(Response::new(pb::DeleteImageResponse {}))
+    }
+
+    #[tracing::instrument(skip_all, fields(host = %self.host.name()))]
+    async fn upload_image(
+        &self,
+        req: Request<Streaming<pb::UploadImageRequest>>,
+    ) -> Result<Response<pb::UploadImageResponse>, Status> {
+        upload::upload(&self.host, req.into_inner())
+            .await
+            .map(Response::new)
     }
 
     #[tracing::instrument(skip_all, fields(host = %self.host.name()))]

@@ -1,9 +1,12 @@
 //! `quantix.v1.PoolService`: create, get, list and delete storage pools, and limit them to
 //! some hosts. Validates early (the same rules `apply` enforces) so a bad request fails with a
 //! field-naming message before it reaches the log; whether limit hosts are members is checked
-//! in `apply`. Host observations are proposed by agents, not through this service.
+//! in `apply`. Host observations are proposed by agents, not through this service. `scan`
+//! imports files already in a pool as images.
 
 use tonic::{Request, Response, Status};
+
+mod scan;
 
 use super::cluster::is_stale;
 use super::status::to_status;
@@ -184,5 +187,15 @@ impl PoolService for PoolApi {
             Applied::Pool(PoolApplied::PoolHostsChanged(p)) => Ok(Response::new(to_proto(&p))),
             other => Err(internal(format!("unexpected outcome {other:?}"))),
         }
+    }
+
+    #[tracing::instrument(skip_all, fields(host = %self.host.name()))]
+    async fn scan_pool(
+        &self,
+        req: Request<pb::ScanPoolRequest>,
+    ) -> Result<Response<pb::ScanPoolResponse>, Status> {
+        let r = req.into_inner();
+        names::validate_label("pool name", &r.name).map_err(invalid)?;
+        scan::scan(&self.host, r).await.map(Response::new)
     }
 }

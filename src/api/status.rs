@@ -2,6 +2,7 @@
 
 use tonic::Status;
 
+use crate::agent::images::ImagesError;
 use crate::cluster::ClusterError;
 use crate::state::RejectKind;
 
@@ -26,6 +27,26 @@ pub fn to_status(e: ClusterError) -> Status {
         | ClusterError::NoLeader { .. }
         | ClusterError::Unavailable(_) => Status::unavailable(msg),
         ClusterError::Internal(_) => Status::internal(msg),
+    }
+}
+
+/// Errors of writing image files on this host (uploads): a checksum that does not match is
+/// the caller's problem; a file in the way is a precondition; the rest is internal.
+pub fn images_to_status(e: ImagesError) -> Status {
+    match e {
+        ImagesError::Cluster(c) => to_status(c),
+        ImagesError::ChecksumMismatch { .. } | ImagesError::HttpStatus { .. } => {
+            Status::invalid_argument(e.to_string())
+        }
+        ImagesError::InTheWay { .. }
+        | ImagesError::SourceMissing { .. }
+        | ImagesError::UploadedElsewhere { .. }
+        | ImagesError::HostNotAllowed { .. }
+        | ImagesError::Refused(_) => Status::failed_precondition(e.to_string()),
+        ImagesError::Connect { .. }
+        | ImagesError::Stalled { .. }
+        | ImagesError::Truncated { .. } => Status::unavailable(e.to_string()),
+        ImagesError::Io { .. } => Status::internal(e.to_string()),
     }
 }
 
@@ -70,5 +91,29 @@ mod tests {
             assert_eq!(to_status(e.clone()).code(), code, "{e:?}");
         }
         assert_eq!(to_status(rej(RejectKind::NotFound)).message(), "m");
+    }
+
+    #[test]
+    fn image_file_errors_map_to_codes() {
+        let mismatch = ImagesError::ChecksumMismatch {
+            expected: "a".into(),
+            got: "b".into(),
+        };
+        let s = images_to_status(mismatch);
+        assert_eq!(s.code(), Code::InvalidArgument);
+        assert!(
+            s.message().contains("expected sha256 a, got b"),
+            "{}",
+            s.message()
+        );
+        let io = ImagesError::Io {
+            path: "/p".into(),
+            source: std::io::Error::other("disk full"),
+        };
+        assert_eq!(images_to_status(io).code(), Code::Internal);
+        let in_way = ImagesError::InTheWay { path: "/p".into() };
+        assert_eq!(images_to_status(in_way).code(), Code::FailedPrecondition);
+        let c = ImagesError::Cluster(ClusterError::NotFound("x".into()));
+        assert_eq!(images_to_status(c).code(), Code::NotFound);
     }
 }

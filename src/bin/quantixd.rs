@@ -63,7 +63,10 @@ async fn run(cfg: quantix::config::Config) -> anyhow::Result<()> {
     let scheduler = quantix::scheduler::leader::spawn(host.clone());
     let hypervisor = quantix::hypervisor::Hypervisor::new(&cfg.hypervisor.uri);
     let inventory = quantix::agent::inventory::spawn(host.clone(), hypervisor.clone());
-    let images = quantix::agent::images::spawn(host.clone());
+    let images = quantix::agent::images::spawn(
+        host.clone(),
+        quantix::agent::images::UrlHosts::new(cfg.images.url_hosts.clone()),
+    );
     let guests = quantix::agent::guest::spawn(host.clone(), hypervisor.clone());
     let agent = quantix::agent::reconcile::spawn(
         host.clone(),

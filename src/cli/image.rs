@@ -1,5 +1,8 @@
-//! `quantix image ...`: register images (from the built-in catalog or a URL), list, get,
-//! delete, and show the catalog.
+//! `quantix image ...`: download images (from the built-in catalog or a URL; `create` is the
+//! old name of `download`), upload a file, list, get, delete, and show the catalog.
+
+mod upload;
+mod wait;
 
 use clap::{Subcommand, ValueEnum};
 use serde_json::{json, Value};
@@ -27,10 +30,12 @@ pub enum FormatArg {
 
 #[derive(Subcommand)]
 pub enum ImageCmd {
-    /// Register an image. Without --url, NAME is a catalog entry (`quantix image catalog`):
-    /// `quantix image create ubuntu-24.04 --pool local`. With --url, any http(s) image:
-    /// `quantix image create NAME --url URL [--sha256 HEX] [--kind iso] --pool P`.
-    Create {
+    /// Download an image into a pool. Without --url, NAME is a catalog entry (`quantix image
+    /// catalog`): `quantix image download ubuntu-24.04 --pool local`. With --url, any http(s)
+    /// image: `quantix image download NAME --url URL [--sha256 HEX] [--kind iso] --pool P`.
+    /// Every host that reaches a local pool keeps a copy; one host fetches for a shared pool.
+    #[command(alias = "create")]
+    Download {
         name: String,
         /// The pool to store it in.
         #[arg(long)]
@@ -51,6 +56,27 @@ pub enum ImageCmd {
         #[arg(long, value_enum)]
         format: Option<FormatArg>,
         /// Free text such as "ubuntu 24.04".
+        #[arg(long)]
+        os: Option<String>,
+        /// Show progress and return once the image is ready (non-zero exit if it fails).
+        #[arg(long)]
+        wait: bool,
+    },
+    /// Upload a local ISO or disk image to the host at --endpoint, into a pool. On a local
+    /// pool only that host will have it.
+    Upload {
+        file: std::path::PathBuf,
+        #[arg(long)]
+        pool: String,
+        /// Image name (default: made from the file name).
+        #[arg(long)]
+        name: Option<String>,
+        /// Default: iso for a .iso file, else cloud.
+        #[arg(long, value_enum)]
+        kind: Option<KindArg>,
+        /// Default: iso for ISOs, qcow2 for cloud images.
+        #[arg(long, value_enum)]
+        format: Option<FormatArg>,
         #[arg(long)]
         os: Option<String>,
     },
@@ -165,12 +191,45 @@ fn image_row(i: &Image) -> Vec<String> {
     ]
 }
 
+fn kind_proto(k: Option<KindArg>) -> i32 {
+    let k = match k {
+        None => ImageKind::Unspecified,
+        Some(KindArg::Cloud) => ImageKind::Cloud,
+        Some(KindArg::Iso) => ImageKind::Iso,
+    };
+    k as i32
+}
+
+fn format_proto(f: Option<FormatArg>) -> i32 {
+    let f = match f {
+        None => ImageFormat::Unspecified,
+        Some(FormatArg::Qcow2) => ImageFormat::Qcow2,
+        Some(FormatArg::Raw) => ImageFormat::Raw,
+        Some(FormatArg::Iso) => ImageFormat::Iso,
+    };
+    f as i32
+}
+
+fn ready_hosts(i: &Image) -> String {
+    let hosts: Vec<&str> = i
+        .hosts
+        .iter()
+        .filter(|h| state_name(h.progress.as_ref()) == "ready")
+        .map(|h| h.host.as_str())
+        .collect();
+    if hosts.is_empty() {
+        "no host".into()
+    } else {
+        hosts.join(", ")
+    }
+}
+
 const HEADERS: [&str; 7] = ["name", "kind", "os", "format", "pool", "size", "status"];
 
 pub async fn run(endpoint: &str, out: Format, cmd: ImageCmd) -> Result<(), CliError> {
     let mut c = ImageServiceClient::new(connect(endpoint).await?);
     match cmd {
-        ImageCmd::Create {
+        ImageCmd::Download {
             name,
             pool,
             url,
@@ -179,6 +238,7 @@ pub async fn run(endpoint: &str, out: Format, cmd: ImageCmd) -> Result<(), CliEr
             kind,
             format,
             os,
+            wait,
         } => {
             // Without a URL the image comes from the catalog: the entry named by --catalog,
             // or else the one named NAME.
@@ -193,32 +253,116 @@ pub async fn run(endpoint: &str, out: Format, cmd: ImageCmd) -> Result<(), CliEr
                     catalog,
                     url: url.unwrap_or_default(),
                     sha256: sha256.unwrap_or_default(),
-                    kind: match kind {
-                        None => ImageKind::Unspecified,
-                        Some(KindArg::Cloud) => ImageKind::Cloud,
-                        Some(KindArg::Iso) => ImageKind::Iso,
-                    } as i32,
-                    format: match format {
-                        None => ImageFormat::Unspecified,
-                        Some(FormatArg::Qcow2) => ImageFormat::Qcow2,
-                        Some(FormatArg::Raw) => ImageFormat::Raw,
-                        Some(FormatArg::Iso) => ImageFormat::Iso,
-                    } as i32,
+                    kind: kind_proto(kind),
+                    format: format_proto(format),
                     os: os.unwrap_or_default(),
                     pool,
                     request_id: request_id(),
                 })
                 .await?
                 .into_inner();
+            if !wait {
+                match out {
+                    Format::Json => output::json(&image_json(&i)),
+                    Format::Table => println!(
+                        "downloading image {} into pool {} from {} ({}); follow it with `quantix image get {}`",
+                        i.name,
+                        i.pool,
+                        i.url,
+                        progress_text(i.status.as_ref()),
+                        i.name
+                    ),
+                }
+                return Ok(());
+            }
+            if let Format::Table = out {
+                eprintln!(
+                    "downloading image {} into pool {} from {}",
+                    i.name, i.pool, i.url
+                );
+            }
+            let i = wait::wait(&mut c, &i.name).await?;
             match out {
                 Format::Json => output::json(&image_json(&i)),
                 Format::Table => println!(
-                    "created image {} in pool {} from {} ({})",
+                    "image {} ready on {} ({}, sha256 {})",
                     i.name,
-                    i.pool,
-                    i.url,
-                    progress_text(i.status.as_ref())
+                    ready_hosts(&i),
+                    i.size_mib.map_or_else(|| "size unknown".into(), format_mib),
+                    i.sha256
                 ),
+            }
+        }
+        ImageCmd::Upload {
+            file,
+            pool,
+            name,
+            kind,
+            format,
+            os,
+        } => {
+            let file_name = file
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            let name = match name {
+                Some(n) => n,
+                None => crate::model::image::name_from_file(&file_name).ok_or_else(|| {
+                    CliError::Usage(format!(
+                        "cannot make an image name from {file_name}; give one with --name"
+                    ))
+                })?,
+            };
+            let size = std::fs::metadata(&file)
+                .map_err(|e| CliError::Usage(format!("cannot read {}: {e}", file.display())))?
+                .len();
+            let bar = indicatif::ProgressBar::new(size);
+            if !std::io::IsTerminal::is_terminal(&std::io::stderr()) {
+                bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());
+            }
+            if let Ok(style) = indicatif::ProgressStyle::with_template(
+                "uploading [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} eta {eta}",
+            ) {
+                bar.set_style(style.progress_chars("=> "));
+            }
+            let header = UploadImageHeader {
+                name,
+                kind: kind_proto(kind),
+                format: format_proto(format),
+                os: os.unwrap_or_default(),
+                pool,
+                file_name,
+                size_bytes: size,
+                request_id: request_id(),
+            };
+            let messages = upload::stream(&file, header, bar.clone()).await?;
+            let r = c.upload_image(messages).await;
+            bar.finish_and_clear();
+            let r = r?.into_inner();
+            let i = r.image.unwrap_or_default();
+            match out {
+                Format::Json => {
+                    let mut v = image_json(&i);
+                    v["uploaded_to"] = json!(r.host);
+                    v["shared"] = json!(r.shared);
+                    output::json(&v)
+                }
+                Format::Table => {
+                    println!(
+                        "uploaded image {} ({}, sha256 {}) into pool {} on host {}",
+                        i.name,
+                        i.size_mib.map_or_else(|| "size unknown".into(), format_mib),
+                        i.sha256,
+                        i.pool,
+                        r.host
+                    );
+                    if !r.shared {
+                        println!(
+                            "pool {} is local to each host: only {} has this image, so VMs using it run there",
+                            i.pool, r.host
+                        );
+                    }
+                }
             }
         }
         ImageCmd::List { pool, consistency } => {

@@ -58,6 +58,9 @@ pub enum PoolCmd {
     /// Delete a pool no image or VM uses.
     Delete { name: String },
     /// Limit a pool to some member hosts (`h1,h2`), or let every host use it (`--all`).
+    /// Import the .iso, .qcow2 and .img files at the top level of the pool's directory (as the
+    /// host at --endpoint sees it) as images. The files stay where they are.
+    Scan { name: String },
     SetHosts {
         name: String,
         /// The hosts, comma-separated.
@@ -259,6 +262,58 @@ pub async fn run(endpoint: &str, out: Format, cmd: PoolCmd) -> Result<(), CliErr
             match out {
                 Format::Json => output::json(&json!({"deleted": name})),
                 Format::Table => println!("deleted pool {name}"),
+            }
+        }
+        PoolCmd::Scan { name } => {
+            let r = c
+                .scan_pool(ScanPoolRequest {
+                    name: name.clone(),
+                    request_id: request_id(),
+                })
+                .await?
+                .into_inner();
+            match out {
+                Format::Json => output::json(&json!({
+                    "pool": name,
+                    "host": r.host,
+                    "files": r.files.iter().map(|f| json!({
+                        "file": f.file,
+                        "image": f.image,
+                        "imported": f.imported,
+                        "reason": (!f.reason.is_empty()).then_some(&f.reason),
+                    })).collect::<Vec<_>>(),
+                })),
+                Format::Table => {
+                    let imported = r.files.iter().filter(|f| f.imported).count();
+                    println!(
+                        "scanned pool {name} on host {}: {imported} of {} files imported",
+                        r.host,
+                        r.files.len()
+                    );
+                    if !r.files.is_empty() {
+                        output::table(
+                            &["file", "image", "result"],
+                            r.files
+                                .iter()
+                                .map(|f| {
+                                    vec![
+                                        f.file.clone(),
+                                        if f.image.is_empty() {
+                                            "-".into()
+                                        } else {
+                                            f.image.clone()
+                                        },
+                                        if f.imported {
+                                            "imported".into()
+                                        } else {
+                                            format!("skipped: {}", f.reason)
+                                        },
+                                    ]
+                                })
+                                .collect(),
+                        );
+                    }
+                }
             }
         }
         PoolCmd::SetHosts { name, hosts, all } => {

@@ -426,6 +426,40 @@ fn check_port(s: &str) -> Result<(), ()> {
     }
 }
 
+/// An image name made from a file name: the stem (without `.iso`, `.qcow2`, `.img`, `.raw`)
+/// lower-cased, other characters turned into '-', runs of them into one, cut to 63
+/// characters. `None` when nothing valid is left.
+pub fn name_from_file(file: &str) -> Option<String> {
+    let base = file.rsplit('/').next().unwrap_or(file);
+    let lower = base.to_ascii_lowercase();
+    let stem = [".iso", ".qcow2", ".img", ".raw"]
+        .iter()
+        .find_map(|ext| lower.strip_suffix(ext))
+        .unwrap_or(&lower);
+    let mut out = String::new();
+    for c in stem.chars() {
+        let c = if c.is_ascii_lowercase() || c.is_ascii_digit() || c == '.' {
+            c
+        } else {
+            '-'
+        };
+        let prev = out.chars().last();
+        if matches!((prev, c), (Some('-' | '.'), '-' | '.')) {
+            continue;
+        }
+        out.push(c);
+    }
+    let mut out: String = out
+        .trim_matches(['-', '.'])
+        .chars()
+        .take(MAX_LABEL)
+        .collect();
+    while out.ends_with(['-', '.']) {
+        out.pop();
+    }
+    validate_name(&out).ok().map(|()| out)
+}
+
 /// 64 hex characters; returned lower-case.
 pub fn validate_sha256(value: &str) -> Result<String, ImageError> {
     if value.len() != 64 || !value.bytes().all(|b| b.is_ascii_hexdigit()) {

@@ -83,7 +83,8 @@ pub fn read_json<T: for<'de> Deserialize<'de>>(path: &Path) -> Option<T> {
 
 /// Writes a small JSON file atomically (temporary file, fsync, rename).
 pub fn write_json<T: Serialize>(path: &Path, value: &T) -> Result<(), ImagesError> {
-    let tmp = with_suffix(path, ".tmp");
+    // Hosts sharing the directory may write the same sidecar at once: each its own temp file.
+    let tmp = with_suffix(path, &format!(".{}.tmp", uuid::Uuid::new_v4().simple()));
     let bytes = serde_json::to_vec_pretty(value).map_err(|e| ImagesError::Io {
         path: path.to_path_buf(),
         source: io::Error::other(e),

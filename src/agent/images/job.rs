@@ -24,6 +24,7 @@ use crate::state::Command;
 pub struct Job {
     pub host: Host,
     pub client: reqwest::Client,
+    pub url_hosts: super::UrlHosts,
     pub image: Image,
     pub pool: Pool,
 }
@@ -147,6 +148,7 @@ async fn realise(job: &Job) -> Result<(), ImagesError> {
     };
     match image.spec.source() {
         ImageSource::Http(url) => {
+            job.url_hosts.check(url)?;
             let part = files::part_path(&final_path, &me);
             let meta = files::part_meta_path(&final_path, &me);
             let reporter = Reporter::start(job.host.clone(), image.spec.name.clone());

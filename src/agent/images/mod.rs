@@ -72,21 +72,68 @@ pub enum ImagesError {
     SourceMissing { path: PathBuf, pool: String },
     #[error("the image was uploaded to host {host}; this host cannot fetch it")]
     UploadedElsewhere { host: String },
+    #[error(
+        "downloads from {host} are not allowed on this host ([images] url_hosts in its config)"
+    )]
+    HostNotAllowed { host: String },
     #[error("{0}")]
     Refused(String),
     #[error(transparent)]
     Cluster(#[from] ClusterError),
 }
 
-/// Starts the loop; it waits until the host is a member.
-pub fn spawn(host: Host) -> tokio::task::JoinHandle<()> {
+/// The hosts image URLs may name (`[images] url_hosts`); empty allows any.
+#[derive(Debug, Clone, Default)]
+pub struct UrlHosts(std::sync::Arc<Vec<String>>);
+
+impl UrlHosts {
+    pub fn new(hosts: Vec<String>) -> UrlHosts {
+        UrlHosts(std::sync::Arc::new(
+            hosts.into_iter().map(|h| h.to_ascii_lowercase()).collect(),
+        ))
+    }
+
+    pub fn allows(&self, host: &str) -> bool {
+        let host = host.trim_start_matches('[').trim_end_matches(']');
+        self.0.is_empty() || self.0.iter().any(|h| h.eq_ignore_ascii_case(host))
+    }
+
+    /// Refuses a URL naming a host that is not allowed.
+    pub fn check(&self, url: &str) -> Result<(), ImagesError> {
+        let host = reqwest::Url::parse(url)
+            .ok()
+            .and_then(|u| u.host_str().map(str::to_string))
+            .unwrap_or_default();
+        if self.allows(&host) {
+            Ok(())
+        } else {
+            Err(ImagesError::HostNotAllowed { host })
+        }
+    }
+}
+
+/// Starts the loop; it waits until the host is a member. Downloads may only name
+/// `url_hosts` (redirects included).
+pub fn spawn(host: Host, url_hosts: UrlHosts) -> tokio::task::JoinHandle<()> {
+    let allowed = url_hosts.clone();
     let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::custom(move |attempt| {
+            let ok = attempt.url().host_str().is_some_and(|h| allowed.allows(h));
+            if !ok {
+                let host = attempt.url().host_str().unwrap_or_default().to_string();
+                attempt.error(ImagesError::HostNotAllowed { host })
+            } else if attempt.previous().len() >= 10 {
+                attempt.error("more than 10 redirects")
+            } else {
+                attempt.follow()
+            }
+        }))
         .connect_timeout(fetch::CONNECT)
         .user_agent(concat!("quantix/", env!("CARGO_PKG_VERSION")))
         .build();
     tokio::spawn(async move {
         match client {
-            Ok(client) => Realiser::new(host, client).run().await,
+            Ok(client) => Realiser::new(host, client, url_hosts).run().await,
             Err(e) => {
                 tracing::error!(error = %e, "cannot build the HTTP client; images will not be downloaded")
             }
@@ -102,6 +149,7 @@ struct Running {
 struct Realiser {
     host: Host,
     client: reqwest::Client,
+    url_hosts: UrlHosts,
     running: BTreeMap<String, Running>,
     backoff: BTreeMap<String, Backoff>,
     /// Image names seen by the last pass: one missing now was deleted (sweep at once).
@@ -115,11 +163,12 @@ struct Realiser {
 }
 
 impl Realiser {
-    fn new(host: Host, client: reqwest::Client) -> Realiser {
+    fn new(host: Host, client: reqwest::Client, url_hosts: UrlHosts) -> Realiser {
         let (done_tx, done_rx) = tokio::sync::mpsc::unbounded_channel();
         Realiser {
             host,
             client,
+            url_hosts,
             running: BTreeMap::new(),
             backoff: BTreeMap::new(),
             known: BTreeSet::new(),
@@ -331,6 +380,7 @@ impl Realiser {
         let j = job::Job {
             host: self.host.clone(),
             client: self.client.clone(),
+            url_hosts: self.url_hosts.clone(),
             image,
             pool,
         };
@@ -427,4 +477,26 @@ fn sweep_dir(dir: &Path, current: &BTreeMap<String, UnixMillis>, me: &str) -> Ve
         }
     }
     removed
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn url_hosts_limit_downloads() {
+        let any = UrlHosts::default();
+        assert!(any.check("https://cloud-images.ubuntu.com/x.img").is_ok());
+        let local = UrlHosts::new(vec!["127.0.0.1".into(), "Mirror.LAN".into(), "::1".into()]);
+        assert!(local.check("http://127.0.0.1:8080/a.iso").is_ok());
+        assert!(local.check("http://mirror.lan/a.iso").is_ok());
+        assert!(local.check("http://[::1]:80/a.iso").is_ok());
+        let e = local
+            .check("https://cloud-images.ubuntu.com/x.img")
+            .unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "downloads from cloud-images.ubuntu.com are not allowed on this host ([images] url_hosts in its config)"
+        );
+    }
 }

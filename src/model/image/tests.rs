@@ -301,3 +301,26 @@ fn sources_are_read_from_the_url() {
         assert!(validate_source(bad).is_err(), "{bad}");
     }
 }
+
+#[test]
+fn names_from_files() {
+    let cases = [
+        (
+            "debian-12.4.0-amd64-netinst.iso",
+            Some("debian-12.4.0-amd64-netinst"),
+        ),
+        (
+            "/srv/isos/Windows Server 2022 (x64).ISO",
+            Some("windows-server-2022-x64"),
+        ),
+        ("jammy_server.img", Some("jammy-server")),
+        ("a..b--c.qcow2", Some("a.b-c")),
+        ("___.iso", None),
+        ("", None),
+    ];
+    for (file, want) in cases {
+        assert_eq!(name_from_file(file).as_deref(), want, "{file}");
+    }
+    let long = format!("{}.iso", "x".repeat(100));
+    assert_eq!(name_from_file(&long).map(|n| n.len()), Some(63));
+}
