@@ -15,7 +15,8 @@
 //! | `api`     | public tonic services and the one gRPC error mapping          |
 //! | `config`  | the daemon's TOML config                                      |
 //! | `cli`     | the `quantix` client                                          |
-//! | `web`     | the HTTP listener: `/metrics`, `/healthz` (dashboard later)    |
+//! | `web`     | the HTTP listener: `/metrics`, `/healthz`, gRPC-web, dashboard |
+//! | `tls`     | cluster CA, certificates, rustls configs (not wired in yet)    |
 
 pub mod agent;
 pub mod api;
@@ -28,4 +29,5 @@ pub mod proto;
 pub mod raft;
 pub mod scheduler;
 pub mod state;
+pub mod tls;
 pub mod web;
