@@ -303,10 +303,9 @@ async fn download_to_a_local_pool_places_vms_only_where_ready_and_delete_removes
     wait_ready_on(&c.nodes[0], "install", &["host1", "host2"]).await;
     let i = image(&c.nodes[1], "install").await.unwrap();
     assert_eq!(i.sha256, sha(&cd));
-    assert!(
-        srv.ranges("/install.iso").len() >= 2,
-        "each host fetched its own copy"
-    );
+    // (On one machine the "local" pool is one directory for both hosts, so the second may
+    // take over the copy the first published instead of downloading its own.)
+    assert!(!srv.ranges("/install.iso").is_empty());
 
     // VMs on the image go only to hosts that have it ready.
     for k in 0..4 {
@@ -538,5 +537,86 @@ async fn upload_round_trip_and_pool_scan() -> anyhow::Result<()> {
     })
     .await?;
     assert_eq!(std::fs::read(pool_dir.join("jammy.img"))?, disk);
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_shared_pool_is_fetched_by_one_host_and_another_takes_over() -> anyhow::Result<()> {
+    let tmp = tempfile::tempdir()?;
+    let srv = Files::default();
+    let base = srv.serve().await;
+    let cd = iso(4, 6);
+    srv.put("/shared.iso", cd.clone());
+    let stall_at = 1024 * 1024;
+    *srv.stall.lock().expect("fixture lock") = Some(("/shared.iso".into(), stall_at));
+    let mut c = Cluster::form(3, 3, Opts::default()).await?;
+    let pool_dir = tmp.path().join("shared");
+    std::fs::create_dir_all(&pool_dir)?;
+    pool_create(&c.nodes[0], "nas", &pool_dir, &["--shared"]);
+    wait_pool(&c.nodes[0], "nas", &["host1", "host2", "host3"]).await;
+    let url = format!("{base}/shared.iso");
+    ok(&c.nodes[1].cli(&[
+        "image",
+        "download",
+        "shared",
+        "--url",
+        &url,
+        "--sha256",
+        &sha(&cd),
+        "--kind",
+        "iso",
+        "--pool",
+        "nas",
+    ]));
+    // One host fetches: the first by name.
+    let part1 = pool_dir.join("images/shared.iso.host1.part");
+    wait_for(T, "host1 to fetch into its own part", || async {
+        std::fs::metadata(&part1).is_ok_and(|m| m.len() as usize >= stall_at)
+    })
+    .await?;
+    assert_eq!(srv.ranges("/shared.iso").len(), 1, "only one host fetches");
+
+    // host1 dies mid-download: another host takes over, into its own part.
+    c.nodes[0].kill();
+    *srv.stall.lock().expect("fixture lock") = None;
+    c.wait_for_leader(T).await?;
+    wait_ready_on(&c.nodes[1], "shared", &["host2"]).await;
+    let i = image(&c.nodes[1], "shared").await.expect("image");
+    assert_eq!(host_state(&i, "host3"), None, "host3 never fetched");
+    assert_eq!(
+        sha(&std::fs::read(pool_dir.join("images/shared.iso"))?),
+        sha(&cd)
+    );
+
+    // A VM on the shared image may run on a host without a report of its own.
+    ok(&c.nodes[1].cli(&[
+        "vm",
+        "create",
+        "on3",
+        "--iso",
+        "shared",
+        "--pool",
+        "nas",
+        "--disk-size",
+        "1GiB",
+        "--memory",
+        "128MiB",
+        "--host",
+        "host3",
+    ]));
+    wait_for(T, "on3 placed on host3", || async {
+        let out = c.nodes[1].cli(&["vm", "get", "on3", "-o", "json"]);
+        let v: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap_or_default();
+        v["host"] == "host3"
+    })
+    .await?;
+
+    // host1 comes back first in line: it takes the published copy over (no new download)
+    // and drops its own part.
+    let requests = srv.ranges("/shared.iso").len();
+    c.nodes[0].start().await?;
+    wait_ready_on(&c.nodes[1], "shared", &["host1", "host2"]).await;
+    assert_eq!(srv.ranges("/shared.iso").len(), requests, "no new download");
+    wait_for(T, "host1's part removed", || async { !part1.exists() }).await?;
     Ok(())
 }

@@ -136,6 +136,10 @@ async fn realise(job: &Job) -> Result<(), ImagesError> {
             })?;
     }
     if let Some((sha, size)) = take_over(job, &final_path).await? {
+        // A download this host had begun (before another host published) is not needed.
+        for f in part_files(&final_path, &me) {
+            files::remove(&f)?;
+        }
         return verified(job, &final_path, sha, size).await;
     }
     let sidecar = |sha256: &str, size_bytes: u64| Sidecar {
