@@ -173,6 +173,12 @@ test("storage pools, customization specs and events", async ({ page }) => {
   await page.goto(leaderUrl() + "/#/events");
   await expect(page.getByRole("table")).toContainText("update_spec");
   await shot(page, "events");
+
+  // The overview again, now with VMs allocated on the hosts.
+  await page.goto(leaderUrl() + "/#/");
+  await expect(page.getByTestId("host-row-host1")).toContainText("online");
+  await expect(page.locator(".facts")).toContainText("VMs2");
+  await shot(page, "overview");
 });
 
 // Serves a file slowly, so the download's progress can be seen on the way to ready.
@@ -215,6 +221,23 @@ test("an image downloads from a local HTTP server, with live progress, to ready"
   } finally {
     server.close();
   }
+});
+
+test("an ISO uploads from the browser to the host serving the page, and is ready", async ({ page }) => {
+  await page.goto(leaderUrl() + "/#/images");
+  // 3 MiB and a bit: four chunk messages, and the page's own SHA-256 must match the host's.
+  const bytes = Buffer.alloc(3 * 1024 * 1024 + 4321);
+  for (let i = 0; i < bytes.length; i++) bytes[i] = (i * 31 + (i >> 11)) & 0xff;
+  await page.getByLabel("File", { exact: true }).setInputFiles({ name: "Tools.iso", mimeType: "application/octet-stream", buffer: bytes });
+  await expect(page.getByLabel("Name for the image")).toHaveValue("tools");
+  await page.getByLabel("Store in pool").selectOption("local");
+  await page.getByRole("button", { name: "Upload", exact: true }).click();
+  const leader = cluster.leader();
+  await expect(page.getByText(`Uploaded tools to ${leader}`)).toBeVisible();
+  await expect(page.getByTestId("image-status-tools")).toHaveText("ready");
+  const img = JSON.parse(cluster.cli(cluster.hosts[0], "image", "get", "tools", "-o", "json"));
+  expect(JSON.stringify(img)).toContain("upload://");
+  await shot(page, "images-upload");
 });
 
 test("when the leader is killed, the open page moves to the new leader by itself", async ({ page }) => {

@@ -4,6 +4,74 @@ import { api, errorText, requestId, when } from "../api";
 import { ErrorLine, Field } from "../ui";
 import { ImageFormat, ImageKind, ImageState } from "../gen/quantix/v1/image_pb.js";
 import { imageStatus } from "./Wizard";
+import { uploadImage } from "../upload";
+
+/** Upload an ISO (or disk image) from this computer to the host serving the page. */
+function UploadForm() {
+  const { data, refresh } = useStore();
+  const [file, setFile] = useState<File | null>(null);
+  const [name, setName] = useState("");
+  const [pool, setPool] = useState(data.pools[0]?.name ?? "");
+  const [errs, setErrs] = useState<Record<string, string | null>>({});
+  const [progress, setProgress] = useState<{ phase: string; pct: number } | null>(null);
+  const [done, setDone] = useState<string | null>(null);
+
+  async function submit(e: React.FormEvent) {
+    e.preventDefault();
+    const x: Record<string, string | null> = {};
+    if (!file) x.file = "choose a file";
+    if (!/^[a-z0-9][a-z0-9.-]*$/.test(name)) x.name = "lower-case letters, digits, '-' and '.'";
+    if (!pool) x.pool = "choose a pool";
+    setErrs(x);
+    setDone(null);
+    if (Object.keys(x).length || !file) return;
+    try {
+      const r = await uploadImage(file, { name, pool, kind: 0, format: 0, os: "", requestId: requestId() },
+        (phase, d, total) => setProgress({ phase, pct: total ? Math.floor((d * 100) / total) : 0 }));
+      setDone(r.shared ? `Uploaded ${name}; every host sees pool ${pool}.` : `Uploaded ${name} to ${r.host}; only that host has it (pool ${pool} is not shared).`);
+      await refresh("image");
+    } catch (err) {
+      const m = err instanceof Error ? err.message : String(err);
+      setErrs({ [/pool/i.test(m) ? "pool" : /name|exists/i.test(m) ? "name" : "file"]: m });
+    } finally {
+      setProgress(null);
+    }
+  }
+
+  return (
+    <form className="card" onSubmit={submit} aria-labelledby="up-h">
+      <h2 id="up-h">Upload from this computer</h2>
+      <Field label="File" error={errs.file} hint="An ISO, or a qcow2 or raw disk image. It goes to the host serving this page.">
+        {(id, d, inv) => (
+          <input id={id} type="file" aria-describedby={d} aria-invalid={inv} accept=".iso,.qcow2,.img,.raw"
+            onChange={(e) => {
+              const f = e.target.files?.[0] ?? null;
+              setFile(f);
+              if (f && !name) setName(f.name.toLowerCase().replace(/\.(iso|qcow2|img|raw)$/, "").replace(/[^a-z0-9.-]+/g, "-").replace(/^[^a-z0-9]+/, ""));
+            }} />
+        )}
+      </Field>
+      <Field label="Name for the image" error={errs.name}>
+        {(id, d, inv) => <input id={id} aria-describedby={d} aria-invalid={inv} value={name} onChange={(e) => setName(e.target.value)} />}
+      </Field>
+      <Field label="Store in pool" error={errs.pool}>
+        {(id, d, inv) => (
+          <select id={id} aria-describedby={d} aria-invalid={inv} value={pool} onChange={(e) => setPool(e.target.value)}>
+            <option value="">— choose —</option>
+            {data.pools.map((p) => <option key={p.name}>{p.name}</option>)}
+          </select>
+        )}
+      </Field>
+      <button type="submit" disabled={!!progress}>Upload</button>{" "}
+      {progress && (
+        <span role="status">
+          <progress max={100} value={progress.pct} aria-label="Upload" /> {progress.phase} {progress.pct}%
+        </span>
+      )}
+      {done && <p role="status" className="ok">{done}</p>}
+    </form>
+  );
+}
 
 export function Images() {
   const { data, refresh } = useStore();
@@ -147,13 +215,8 @@ export function Images() {
           </Field>
           <p className="muted small">Stored in the pool chosen on the left ({f.pool || "none"}).</p>
           <button type="submit">Add from catalog</button>
-          <h2>Upload an ISO</h2>
-          <p className="small">
-            Browsers cannot send gRPC client streams, so uploads from your computer go through the
-            <code> quantix</code> CLI (<code>quantix image --help</code>); or serve the file over
-            HTTP and download it from its URL here.
-          </p>
         </form>
+        <UploadForm />
       </div>
     </section>
   );

@@ -116,6 +116,8 @@ export function Wizard() {
   });
   const set = <K extends keyof W>(k: K, v: W[K]) => {
     setW((x) => ({ ...x, [k]: v }));
+    // An edited field's old complaint goes; it is checked again on Next.
+    setShown((s) => ({ ...s, [k]: undefined }));
     setServer((s) => ({ ...s, [k]: undefined, general: undefined }));
   };
   const errors = validate(w, data);
