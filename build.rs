@@ -55,7 +55,10 @@ fn embed_web_assets() -> Result<(), Box<dyn std::error::Error>> {
     files.sort();
     let mut out = String::from("pub static ASSETS: &[(&str, &str, &[u8])] = &[\n");
     for path in &files {
-        let rel = path.strip_prefix(&dist)?.to_string_lossy().replace('\\', "/");
+        let rel = path
+            .strip_prefix(&dist)?
+            .to_string_lossy()
+            .replace('\\', "/");
         let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("");
         let mime = match ext {
             "html" => "text/html; charset=utf-8",

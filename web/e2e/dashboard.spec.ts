@@ -68,7 +68,9 @@ test("the wizard catches bad input, shows the server's refusal by its field, and
   await next.click();
   await expect(page.getByText(/lower-case letters, digits and '-'/)).toBeVisible();
   await page.getByLabel("Name", { exact: true }).fill("web1");
-  await next.click();
+  // The keyboard works too: Enter in a field goes to the next step.
+  await page.getByLabel("Name", { exact: true }).press("Enter");
+  await expect(page.getByRole("heading", { name: "Compute" })).toBeVisible();
 
   // Step 2: more memory than any VM may have passes the page's check but not the server's.
   await page.getByLabel("CPUs").fill("2");
@@ -139,6 +141,37 @@ test("a folder is created in the tree and the VM moved into it, live", async ({ 
   cluster.cli(cluster.hosts[2], "vm", "create", "db1", "--pxe", "--disk-size", "0", "--folder", "/prod");
   await expect(page.getByTestId("vm-row-db1")).toBeVisible();
   await expect(page.getByTestId("vm-row-db1")).toContainText("running", { timeout: 30_000 });
+
+  // Filters: by name, and by status.
+  await page.getByRole("searchbox", { name: "Name" }).fill("db");
+  await expect(page.getByTestId("vm-row-db1")).toBeVisible();
+  await expect(page.getByTestId("vm-row-web1")).toHaveCount(0);
+  await page.getByRole("searchbox", { name: "Name" }).fill("");
+  await page.getByRole("search").getByLabel("Status").selectOption("running");
+  await expect(page.getByTestId("vm-row-web1")).toBeVisible();
+  await page.getByRole("search").getByLabel("Status").selectOption("");
+
+  // Drag a row onto a folder: db1 goes to a new folder /staging.
+  await page.getByLabel("New subfolder name").fill("staging");
+  await page.getByRole("button", { name: "Create folder" }).click();
+  await expect(page.getByTestId("folder-/staging")).toBeVisible();
+  await page.getByTestId("folder-/").click();
+  await page.getByTestId("vm-row-db1").dragTo(page.getByTestId("folder-/staging"));
+  await waitFor("db1 in /staging", 10_000, async () =>
+    JSON.parse(cluster.cli(cluster.hosts[0], "vm", "get", "db1", "-o", "json")).folder === "/staging");
+  await expect(page.getByTestId("vm-row-db1")).toContainText("/staging");
+
+  // Rename, move and delete folders (the delete refused while a VM is inside).
+  await page.getByTestId("folder-/staging").click();
+  await page.getByLabel("Rename to").fill("stage");
+  await page.getByRole("button", { name: "Rename" }).click();
+  await expect(page.getByTestId("folder-/stage")).toBeVisible();
+  await page.getByLabel("Move into").selectOption("/prod");
+  await page.getByRole("button", { name: "Move folder" }).click();
+  await expect(page.getByTestId("folder-/prod/stage")).toBeVisible();
+  await page.getByRole("button", { name: "Delete folder…" }).click();
+  await page.getByRole("button", { name: "Confirm delete /prod/stage" }).click();
+  await expect(page.getByRole("alert")).toContainText("db1");
   await page.getByTestId("folder-/prod").click();
   await shot(page, "inventory");
 });
