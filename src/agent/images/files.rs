@@ -191,6 +191,8 @@ pub fn hash_prefix(path: &Path, len: u64, hasher: &mut Sha256) -> Result<(), Ima
 pub enum Found {
     /// `<file>.<host>.part` (with `.part.json`): a download by `host`.
     Part { file: String, host: String },
+    /// `<file>.<host>.upload`: an upload received by `host` (see `api::image::upload`).
+    Upload { host: String },
     /// A published file's sidecar: `<file>.quantix.json` with what it says.
     Sidecar { file: String, sidecar: Sidecar },
     /// Anything else: never touched.
@@ -207,6 +209,16 @@ pub fn classify(name: &str, read_sidecar: impl Fn(&str) -> Option<Sidecar>) -> F
             },
             None => Found::Other,
         };
+    }
+    if let Some((_, host)) = name
+        .strip_suffix(".upload")
+        .and_then(|s| s.rsplit_once('.'))
+    {
+        if !host.is_empty() {
+            return Found::Upload {
+                host: host.to_string(),
+            };
+        }
     }
     let stem = name
         .strip_suffix(".part.json")
@@ -225,16 +237,20 @@ pub fn classify(name: &str, read_sidecar: impl Fn(&str) -> Option<Sidecar>) -> F
 /// Which of this host's files in one `images/` directory belong to no current image.
 /// `current` maps each file name the pool's images should have (`<name>.<format>`) to the
 /// image's `created_at`. A part is this host's if its name says so; a published file is this
-/// host's if its sidecar says so. Returns names to remove (file and sidecar, or part and meta).
+/// host's if its sidecar says so. An upload file of this host is left over once `idle` says
+/// nothing wrote it for a while (an upload that died with its connection or its daemon).
+/// Returns names to remove (file and sidecar, or part and meta).
 pub fn leftovers(
     found: &[(String, Found)],
     current: &BTreeMap<String, UnixMillis>,
     me: &str,
     part_incarnation: impl Fn(&str) -> Option<UnixMillis>,
+    idle: impl Fn(&str) -> bool,
 ) -> Vec<String> {
     let mut out = Vec::new();
     for (name, f) in found {
         match f {
+            Found::Upload { host } if host == me && idle(name) => out.push(name.clone()),
             Found::Part { file, host } if host == me => {
                 let keep = match (current.get(file), part_incarnation(name)) {
                     (Some(c), Some(p)) => *c == p,
@@ -300,6 +316,12 @@ mod tests {
         );
         assert_eq!(classify("b.iso.quantix.json", read), Found::Other);
         assert_eq!(classify("a.iso", read), Found::Other);
+        assert_eq!(
+            classify("a.iso.host2.upload", read),
+            Found::Upload {
+                host: "host2".into()
+            }
+        );
         assert_eq!(classify(".part", read), Found::Other);
     }
 
@@ -349,7 +371,17 @@ mod tests {
         ]
         .into();
         let part_incarnation = |n: &str| n.starts_with("recreated").then_some(5);
-        let mut out = leftovers(&found, &current, "h1", part_incarnation);
+        let mut found = found;
+        found.push((
+            "up.iso.h1.upload".into(),
+            Found::Upload { host: "h1".into() },
+        ));
+        found.push((
+            "live.iso.h1.upload".into(),
+            Found::Upload { host: "h1".into() },
+        ));
+        let idle = |n: &str| n.starts_with("up.");
+        let mut out = leftovers(&found, &current, "h1", part_incarnation, idle);
         out.sort();
         assert_eq!(
             out,
@@ -361,6 +393,7 @@ mod tests {
                 "recreated.iso",
                 "recreated.iso.h1.part.json",
                 "recreated.iso.quantix.json",
+                "up.iso.h1.upload",
             ]
         );
     }

@@ -42,6 +42,8 @@ pub const RESYNC: Duration = Duration::from_secs(10);
 pub const MIN_GAP: Duration = Duration::from_millis(500);
 /// Longest time between two sweeps for files of deleted images.
 pub const SWEEP: Duration = Duration::from_secs(60);
+/// An upload file nothing wrote for this long is left over from an upload that died.
+pub const UPLOAD_IDLE: Duration = Duration::from_secs(600);
 /// How long a liveness view asked of the leader is used.
 const ONLINE_TTL: Duration = Duration::from_secs(2);
 
@@ -468,8 +470,15 @@ fn sweep_dir(dir: &Path, current: &BTreeMap<String, UnixMillis>, me: &str) -> Ve
         };
         files::read_json::<files::PartMeta>(&dir.join(meta)).map(|m| m.created_at)
     };
+    let idle = |name: &str| {
+        std::fs::metadata(dir.join(name))
+            .and_then(|m| m.modified())
+            .ok()
+            .and_then(|t| t.elapsed().ok())
+            .is_some_and(|age| age >= UPLOAD_IDLE)
+    };
     let mut removed = Vec::new();
-    for name in files::leftovers(&found, current, me, part_incarnation) {
+    for name in files::leftovers(&found, current, me, part_incarnation, idle) {
         let path = dir.join(&name);
         match files::remove(&path) {
             Ok(()) => removed.push(path),

@@ -1,6 +1,7 @@
 //! `ImageService.UploadImage`: a client streams a file to this host. The bytes go to
-//! `<final>.<host>.upload` in the pool's `images/` directory (a name the agent's sweep leaves
-//! alone, so a long upload is never swept before its image exists), hashed as they arrive.
+//! `<final>.<host>.upload` in the pool's `images/` directory (the agent's sweep removes such a
+//! file only after it was not written for `UPLOAD_IDLE`, so a live upload is never swept before
+//! its image exists), hashed as they arrive.
 //! When the client's checksum matches this host's, the image is registered through Raft with
 //! that checksum and source `upload://HOST/FILE`, the sidecar is written, the file published
 //! without replacing anything, and this host's copy reported ready (`ImageCommand::Verified`).

@@ -77,7 +77,10 @@ pub fn plan(
             s.reason = "no image name can be made from the file name".into();
         } else {
             match (kind, taken.entry(name.clone())) {
-                (Err(why), _) => s.reason = (*why).to_string(),
+                (Err(why), _) => {
+                    s.image = String::new();
+                    s.reason = (*why).to_string();
+                }
                 (Ok(_), Entry::Occupied(_)) => {
                     s.reason = format!("an image named {name} already exists");
                 }
@@ -259,7 +262,7 @@ mod tests {
                 ("b.iso", "b", true, ""),
                 ("B.iso", "b", false, "an image named b already exists"),
                 ("c.qcow2", "c", true, ""),
-                ("x.txt", "x.txt", false, "not an .iso, .qcow2 or .img file"),
+                ("x.txt", "", false, "not an .iso, .qcow2 or .img file"),
                 (
                     "taken.iso",
                     "taken",

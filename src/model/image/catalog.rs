@@ -4,8 +4,10 @@
 //! depends on the catalog of the release doing the replay.
 //!
 //! The URLs point at each distribution's rolling "current"/"latest" file, so no checksum is
-//! pinned here: it would go stale with the next point release. The download machinery checks
-//! the distribution's published SHA256SUMS instead.
+//! pinned here: it would go stale with the next point release. Instead the first host to
+//! complete a download pins the image's checksum (`ImageCommand::Verified`), and every other
+//! host's copy must match it; give `--sha256` (from the distribution's SHA256SUMS) to have the
+//! first copy checked too.
 
 use super::{ImageFormat, ImageKind, ImageSpec};
 
