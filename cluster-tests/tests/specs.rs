@@ -584,3 +584,95 @@ async fn spec_in_use_by_a_vm_is_not_deleted() -> anyhow::Result<()> {
     assert!(names(n).contains(&"db".to_string()));
     Ok(())
 }
+
+/// Secrets are sealed with the cluster key before they enter the log: no host's log, state or
+/// snapshot file holds them in plain, while the host that renders a guest's seed (a host that
+/// got the key when it joined) still writes the real password into it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn secrets_are_sealed_on_every_host_and_opened_only_for_the_seed() -> anyhow::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    let mut c = Cluster::form(3, 3, Opts::default()).await?;
+    c.wait_for_leader(T).await?;
+    let (first, last) = (c.nodes[0].name.clone(), c.nodes[2].name.clone());
+    let n = &c.nodes[1];
+    let admin = write(&n.dir, "admin.txt", &format!("{ADMIN_PW}\n"));
+    let join = write(&n.dir, "join.txt", JOIN_PW);
+    let out = n.cli(&[
+        "spec",
+        "create",
+        "win",
+        "--os",
+        "windows",
+        "--admin-password-file",
+        &admin,
+        "--join-domain",
+        "corp.example.com",
+        "--join-user",
+        "joiner",
+        "--join-password-file",
+        &join,
+        "--product-key",
+        PRODUCT_KEY,
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out = n.cli(&[
+        "vm",
+        "create",
+        "winvm",
+        "--pxe",
+        "--disk-size",
+        "0",
+        "--memory",
+        "512MiB",
+        "--spec",
+        "win",
+        "--host",
+        &last,
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let h = c.node(&last);
+    let seed = h.dir.join("data/vms/winvm/seed.iso");
+    cluster_tests::wait_for(T, "the seed written on the VM's host", || async {
+        seed.exists()
+    })
+    .await?;
+    let meta = std::process::Command::new("isoinfo")
+        .args(["-R", "-i"])
+        .arg(&seed)
+        .args(["-x", "/openstack/latest/meta_data.json"])
+        .output()?;
+    let meta = String::from_utf8_lossy(&meta.stdout);
+    assert!(
+        meta.contains(ADMIN_PW),
+        "the seed has the opened password: {meta}"
+    );
+    for node in &c.nodes {
+        let key = node.dir.join("data/tls/cluster.key");
+        let mode = std::fs::metadata(&key)?.permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600, "{}", key.display());
+    }
+    assert_eq!(
+        std::fs::read(c.node(&first).dir.join("data/tls/cluster.key"))?,
+        std::fs::read(h.dir.join("data/tls/cluster.key"))?,
+        "a joined host got the bootstrap host's key"
+    );
+    for node in &mut c.nodes {
+        node.stop()?;
+    }
+    for node in &c.nodes {
+        for file in ["state.redb", "log.redb", "snapshot.bin"] {
+            let path = node.dir.join("data").join(file);
+            let Ok(bytes) = std::fs::read(&path) else {
+                continue;
+            };
+            for s in [ADMIN_PW, JOIN_PW, PRODUCT_KEY] {
+                assert!(
+                    !bytes.windows(s.len()).any(|w| w == s.as_bytes()),
+                    "{} holds a secret in plain",
+                    path.display()
+                );
+            }
+        }
+    }
+    Ok(())
+}

@@ -366,10 +366,22 @@ impl Agent {
             .map_err(|e| e.to_string())?;
         }
         if let Some(path) = &layout.seed {
-            let spec = match &vm.spec {
+            let mut spec = match &vm.spec {
                 Some(s) => specs::get(state, s).map_err(|e| e.to_string())?,
                 None => None,
             };
+            // Secrets are sealed in the state; only this render sees them in plain.
+            if let Some(s) = spec.as_mut().filter(|s| s.config.has_sealed_secrets()) {
+                let key = self.host.cluster_key().ok_or_else(|| {
+                    format!(
+                        "this host has no cluster key to open the secrets of spec {}",
+                        s.name
+                    )
+                })?;
+                s.config
+                    .open_secrets(|b| key.open(b))
+                    .map_err(|e| format!("spec {}: {e}", s.name))?;
+            }
             let agent = desired::guest_agent_url(vm, &self.settings)
                 .map(|url| super::seed::AgentInstall { url });
             let seed = super::seed::render(vm, spec.as_ref(), agent.as_ref())

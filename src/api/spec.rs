@@ -292,6 +292,24 @@ fn split_update(
 }
 
 impl SpecApi {
+    /// Seals the config's plain secrets with the cluster key, so only ciphertext enters the
+    /// log. Refused on a host without the key rather than storing a secret in plain.
+    fn seal(&self, mut config: SpecConfig) -> Result<SpecConfig, Status> {
+        if !config.has_plain_secrets() {
+            return Ok(config);
+        }
+        let Some(key) = self.host.cluster_key() else {
+            return Err(to_status(ClusterError::FailedPrecondition(format!(
+                "host {} has no cluster key, so it cannot store secrets sealed; send the request to another host",
+                self.host.name()
+            ))));
+        };
+        config
+            .seal_secrets(|plain| key.seal(plain))
+            .map_err(|e| to_status(ClusterError::internal(e)))?;
+        Ok(config)
+    }
+
     async fn state(&self, consistency: i32) -> Result<crate::state::redb_kv::RedbRead, Status> {
         self.host
             .read_barrier(is_stale(consistency))
@@ -317,6 +335,7 @@ impl SpecService for SpecApi {
         let mut normalized = config.clone();
         normalized.normalize();
         normalized.validate().map_err(invalid)?;
+        let config = self.seal(normalized)?;
         let cmd = Command::Spec(SpecCommand::CreateSpec {
             name: r.name,
             description: r.description,
@@ -339,8 +358,12 @@ impl SpecService for SpecApi {
         check::spec_name(&r.name).map_err(invalid)?;
         check::description(&r.description).map_err(invalid)?;
         let (linux, windows) = split_update(r.settings);
-        // The rest is checked in apply, once the kept secrets are merged in.
-        let (config, clear) = config_from_proto(linux, windows)?;
+        // New secrets are checked here, before sealing; the rest in apply, once the kept
+        // secrets are merged in.
+        let (mut config, clear) = config_from_proto(linux, windows)?;
+        config.normalize();
+        check::plain_secrets(&config).map_err(invalid)?;
+        let config = self.seal(config)?;
         let cmd = Command::Spec(SpecCommand::UpdateSpec {
             name: r.name,
             description: r.description,

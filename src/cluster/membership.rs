@@ -37,6 +37,8 @@ pub(super) struct JoinAsk {
 pub struct JoinAnswer {
     pub cluster_id: String,
     pub role: Role,
+    /// The cluster key (hex), for sealing and opening spec secrets.
+    pub cluster_key: Option<String>,
 }
 
 fn change_err(e: RaftError<u64, ClientWriteError<u64, Member>>) -> ClusterError {
@@ -102,6 +104,11 @@ impl Host {
             .map_err(|e| {
                 ClusterError::Unavailable(format!("did not become leader of the new cluster: {e}"))
             })?;
+        if self.cluster_key().is_none() {
+            let key = crate::tls::sealing::ClusterKey::generate()
+                .map_err(|e| ClusterError::Internal(e.to_string()))?;
+            self.install_cluster_key(key)?;
+        }
         let cluster_id = uuid::Uuid::new_v4().to_string();
         let host = HostRecord {
             id: self.id(),
@@ -229,6 +236,11 @@ impl Host {
                 .await
             {
                 Ok(answer) => {
+                    if let Some(hex) = &answer.cluster_key {
+                        let key = crate::tls::sealing::ClusterKey::from_hex(hex)
+                            .map_err(|e| ClusterError::Internal(e.to_string()))?;
+                        self.install_cluster_key(key)?;
+                    }
                     self.raft()
                         .wait(Some(CATCH_UP))
                         .metrics(
@@ -309,6 +321,7 @@ impl Host {
         Ok(JoinAnswer {
             cluster_id: info.id,
             role,
+            cluster_key: self.cluster_key().map(|k| k.to_hex()),
         })
     }
 

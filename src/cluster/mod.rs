@@ -59,6 +59,10 @@ struct Inner {
     online_within: Duration,
     /// (term, index): reads in that term wait at least for that index. See `local_read_index`.
     read_floor: std::sync::Mutex<(u64, u64)>,
+    /// `<data_dir>/tls`: the cluster key (and, later, certificates).
+    tls_dir: crate::tls::files::TlsDir,
+    /// Seals spec secrets (`tls::sealing`); made at bootstrap, received at join.
+    cluster_key: std::sync::RwLock<Option<crate::tls::sealing::ClusterKey>>,
 }
 
 impl Host {
@@ -99,7 +103,12 @@ impl Host {
         let raft = Raft::new(id, Arc::new(raft_config), network, log, sm.clone())
             .await
             .map_err(ClusterError::internal)?;
+        let tls_dir = crate::tls::files::TlsDir::new(&cfg.data_dir);
+        let cluster_key = crate::tls::sealing::ClusterKey::load(&tls_dir)
+            .map_err(|e| ClusterError::Internal(format!("cluster key: {e}")))?;
         let inner = Inner {
+            tls_dir,
+            cluster_key: std::sync::RwLock::new(cluster_key),
             batcher: batch::Batcher::start(raft.clone()),
             id,
             name: cfg.name.clone(),
@@ -122,6 +131,24 @@ impl Host {
 
     pub fn id(&self) -> HostId {
         self.inner.id
+    }
+
+    /// The cluster key, once this host bootstrapped or joined a cluster.
+    pub fn cluster_key(&self) -> Option<crate::tls::sealing::ClusterKey> {
+        self.inner.cluster_key.read().ok().and_then(|k| k.clone())
+    }
+
+    /// Keeps the cluster key on disk (0600) and in memory.
+    pub(crate) fn install_cluster_key(
+        &self,
+        key: crate::tls::sealing::ClusterKey,
+    ) -> Result<(), ClusterError> {
+        key.store(&self.inner.tls_dir)
+            .map_err(|e| ClusterError::Internal(format!("cannot keep the cluster key: {e}")))?;
+        if let Ok(mut k) = self.inner.cluster_key.write() {
+            *k = Some(key);
+        }
+        Ok(())
     }
 
     pub fn name(&self) -> &str {

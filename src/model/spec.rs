@@ -7,18 +7,21 @@
 //!
 //! Secrets (admin password, domain-join password, product key) are [`Secret`]s: their `Debug`
 //! never shows the value, [`Spec::redacted`] blanks them for anything that leaves the state,
-//! and the API has no field that carries them out. They are stored in plain text in the Raft
-//! log and in `state.redb` for now; encryption at rest is a later issue.
+//! and the API has no field that carries them out. The host that takes the API call seals
+//! them with the cluster key (`tls::sealing`) before they enter a command, so the Raft log,
+//! `state.redb` and snapshots hold only ciphertext (see `secret`).
 //!
 //! Hostname patterns (`hostname_pattern`, Windows `computer_name`) may use two placeholders:
 //! `{vm}`, the VM's name, and `{n}`, a number the VM layer gives each VM created from the
 //! spec (1, 2, …). Anything else in braces is refused.
 
 pub mod check;
+mod secret;
 pub mod timezone;
 
+pub use secret::Secret;
+
 use serde::{Deserialize, Serialize};
-use std::fmt;
 use std::net::IpAddr;
 use thiserror::Error;
 
@@ -44,33 +47,6 @@ impl SpecError {
             field: field.into(),
             problem: problem.into(),
         }
-    }
-}
-
-/// A value that must never be shown back. Serialized as the plain string (see the header).
-#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(transparent)]
-pub struct Secret(String);
-
-impl Secret {
-    pub fn new(value: impl Into<String>) -> Secret {
-        Secret(value.into())
-    }
-
-    /// The value, for the code that renders it into a guest (and for validation).
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-
-    /// A placeholder that records only that a secret is set.
-    pub fn redacted() -> Secret {
-        Secret(String::new())
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Secret(***)")
     }
 }
 
@@ -206,7 +182,9 @@ impl SpecConfig {
             }
             SpecConfig::Windows(w) => {
                 if let Some(k) = &mut w.product_key {
-                    *k = Secret::new(k.expose().trim().to_ascii_uppercase());
+                    if let Some(plain) = k.plain() {
+                        *k = Secret::new(plain.trim().to_ascii_uppercase());
+                    }
                 }
             }
         }
@@ -244,6 +222,60 @@ impl SpecConfig {
                 n.password = o.password.clone();
             }
         }
+    }
+}
+
+impl SpecConfig {
+    /// Every secret of a Windows spec, for sealing or opening in place.
+    fn secrets_mut(&mut self) -> Vec<&mut Secret> {
+        let SpecConfig::Windows(w) = self else {
+            return Vec::new();
+        };
+        let mut v: Vec<&mut Secret> = Vec::new();
+        if let Some(s) = &mut w.admin_password {
+            v.push(s);
+        }
+        if let Some(s) = &mut w.product_key {
+            v.push(s);
+        }
+        if let Membership::Domain(d) = &mut w.membership {
+            if let Some(s) = &mut d.password {
+                v.push(s);
+            }
+        }
+        v
+    }
+
+    /// Seals every plain secret with `seal` (the cluster key's).
+    pub fn seal_secrets<E>(
+        &mut self,
+        mut seal: impl FnMut(&str) -> Result<Vec<u8>, E>,
+    ) -> Result<(), E> {
+        for s in self.secrets_mut() {
+            *s = s.seal(&mut seal)?;
+        }
+        Ok(())
+    }
+
+    /// Opens every sealed secret with `open`.
+    pub fn open_secrets<E>(
+        &mut self,
+        mut open: impl FnMut(&[u8]) -> Result<String, E>,
+    ) -> Result<(), E> {
+        for s in self.secrets_mut() {
+            *s = s.open(&mut open)?;
+        }
+        Ok(())
+    }
+
+    pub fn has_sealed_secrets(&self) -> bool {
+        let mut c = self.clone();
+        c.secrets_mut().iter().any(|s| s.is_sealed())
+    }
+
+    pub fn has_plain_secrets(&self) -> bool {
+        let mut c = self.clone();
+        c.secrets_mut().iter().any(|s| !s.is_sealed())
     }
 }
 

@@ -160,6 +160,10 @@ pub enum SeedError {
     /// The VM's extra user-data; its contents are never quoted (they may hold secrets).
     #[error("vm {vm}: user_data override {problem}")]
     UserData { vm: String, problem: String },
+    #[error(
+        "vm {vm}: spec {spec} still has sealed secrets (open them with the cluster key first)"
+    )]
+    Sealed { vm: String, spec: String },
     #[error("agent download url '{url}' {problem}")]
     AgentUrl { url: String, problem: &'static str },
     #[error("cannot encode {what} as JSON: {source}")]
@@ -211,6 +215,12 @@ pub fn render(
                 given: s.name.clone(),
             });
         }
+    }
+    if let Some(s) = spec.filter(|s| s.config.has_sealed_secrets()) {
+        return Err(SeedError::Sealed {
+            vm: vm.name.clone(),
+            spec: s.name.clone(),
+        });
     }
     match spec.map(|s| &s.config) {
         None => linux::render(vm, None, agent),

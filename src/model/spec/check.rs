@@ -5,7 +5,7 @@
 use base64::Engine;
 use std::net::IpAddr;
 
-use super::{LinuxSpec, Membership, Network, SpecError, StaticNetwork, WindowsSpec};
+use super::{LinuxSpec, Membership, Network, Secret, SpecError, StaticNetwork, WindowsSpec};
 use crate::model::names::{self, NameError};
 
 /// NetBIOS names (Windows computer names, workgroups) are at most 15 characters.
@@ -122,6 +122,26 @@ pub fn linux(l: &LinuxSpec) -> Result<(), SpecError> {
     Ok(())
 }
 
+/// The rules for the secrets a config carries in plain (an update's new ones), so the host
+/// that takes the call can check them before it seals them.
+pub fn plain_secrets(config: &super::SpecConfig) -> Result<(), SpecError> {
+    let super::SpecConfig::Windows(w) = config else {
+        return Ok(());
+    };
+    if let Some(p) = w.admin_password.as_ref().and_then(Secret::plain) {
+        password("admin_password", p)?;
+    }
+    if let Some(k) = w.product_key.as_ref().and_then(Secret::plain) {
+        product_key(k)?;
+    }
+    if let Membership::Domain(d) = &w.membership {
+        if let Some(p) = d.password.as_ref().and_then(Secret::plain) {
+            password("domain_join.password", p)?;
+        }
+    }
+    Ok(())
+}
+
 pub fn windows(w: &WindowsSpec) -> Result<(), SpecError> {
     computer_name(&w.computer_name)?;
     timezone_syntax("timezone", &w.timezone)?;
@@ -137,15 +157,20 @@ pub fn windows(w: &WindowsSpec) -> Result<(), SpecError> {
                         "is required to join a domain (give the join user's password)",
                     ))
                 }
-                Some(p) => password("domain_join.password", p.expose())?,
+                // A sealed secret was checked by the host that sealed it.
+                Some(p) => {
+                    if let Some(v) = p.plain() {
+                        password("domain_join.password", v)?
+                    }
+                }
             }
         }
     }
-    if let Some(p) = &w.admin_password {
-        password("admin_password", p.expose())?;
+    if let Some(p) = w.admin_password.as_ref().and_then(Secret::plain) {
+        password("admin_password", p)?;
     }
-    if let Some(k) = &w.product_key {
-        product_key(k.expose())?;
+    if let Some(k) = w.product_key.as_ref().and_then(Secret::plain) {
+        product_key(k)?;
     }
     Ok(())
 }
