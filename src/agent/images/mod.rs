@@ -44,6 +44,8 @@ pub const MIN_GAP: Duration = Duration::from_millis(500);
 pub const SWEEP: Duration = Duration::from_secs(60);
 /// An upload file nothing wrote for this long is left over from an upload that died.
 pub const UPLOAD_IDLE: Duration = Duration::from_secs(600);
+/// Longest wait for the leader's liveness view.
+const ONLINE_ASK: Duration = Duration::from_secs(1);
 /// How long a liveness view asked of the leader is used.
 const ONLINE_TTL: Duration = Duration::from_secs(2);
 
@@ -216,7 +218,11 @@ impl Realiser {
                 return view.clone();
             }
         }
-        let view = match self.host.online_view().await {
+        // Without a leader `online_view` waits for one; a pass must not stall that long.
+        let asked = tokio::time::timeout(ONLINE_ASK, self.host.online_view()).await;
+        let view = match asked
+            .unwrap_or_else(|_| Err(ClusterError::Unavailable("no liveness view in time".into())))
+        {
             Ok(by_id) => {
                 let (members, _) = self.host.membership();
                 Some(
