@@ -339,7 +339,10 @@ impl Realiser {
                 if want && r.created_at == image.created_at {
                     continue;
                 }
-                self.stop(&name, Some(pool), Some(image));
+                // Its part goes when another host fetches now; it stays (for a resume) when
+                // the pool is out of reach, and the sweep takes parts of gone incarnations.
+                let reachable = cands.hosts.contains(&me);
+                self.stop(&name, reachable.then_some(pool), Some(image));
             }
             let final_path = desired::image_path(pool, image);
             let mine = image.hosts.get(&me).map(|h| &h.status);
