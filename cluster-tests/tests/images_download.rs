@@ -329,9 +329,13 @@ async fn interrupted_download_resumes_after_a_daemon_restart() -> anyhow::Result
     // Kill the daemon mid-download; the server recovers; the restarted host resumes.
     c.nodes[0].kill();
     *srv.stall.lock().expect("fixture lock") = None;
+    // The rest comes slowly (4 MiB at about 1.6 MiB/s), to see progress reported on the way.
+    *srv.throttle.lock().expect("fixture lock") = Some(Duration::from_millis(40));
+    let restarted = std::time::Instant::now();
     c.nodes[0].start().await?;
     c.wait_for_leader(T).await?;
     wait_ready_on(&c.nodes[0], "big", &["host1"]).await;
+    let took = restarted.elapsed().as_secs();
     let final_path = pool_dir.join("images/big.iso");
     assert_eq!(sha(&std::fs::read(&final_path)?), sha(&cd));
     let ranges = srv.ranges("/big.iso");
@@ -347,6 +351,27 @@ async fn interrupted_download_resumes_after_a_daemon_restart() -> anyhow::Result
         "resumed with a Range from the part's end: {ranges:?}"
     );
     assert!(!part.exists(), "the part is gone once published");
+
+    // Progress went through Raft on the way, at most about once a second.
+    let out = ok(&c.nodes[0].cli(&["events", "list", "--limit", "1000", "-o", "json"]));
+    let v: serde_json::Value = serde_json::from_str(&out)?;
+    let reports = v["events"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter(|e| e["what"] == "observe_image" && e["target"] == "image big")
+                .count()
+        })
+        .unwrap_or(0);
+    eprintln!("{reports} progress reports; the download ended {took} s after the restart");
+    assert!(
+        reports >= 2,
+        "progress reports after the restart: {reports}"
+    );
+    assert!(
+        reports as u64 <= 2 * (took + 4),
+        "{reports} progress reports for a download of about {took} s"
+    );
     Ok(())
 }
 

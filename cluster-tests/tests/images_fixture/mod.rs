@@ -20,6 +20,8 @@ pub struct Files {
     /// (path, bytes): a request for `path` from byte 0 sends this many bytes, then stalls
     /// with the connection open, until `stall` is cleared.
     pub stall: Arc<Mutex<Option<(String, usize)>>>,
+    /// A pause after every 64 KiB chunk of a body (a slow server).
+    pub throttle: Arc<Mutex<Option<Duration>>>,
 }
 
 impl Files {
@@ -131,8 +133,12 @@ impl Files {
             }
             return Ok(());
         }
+        let throttle = *self.throttle.lock().expect("fixture lock");
         for chunk in body[from..].chunks(64 * 1024) {
             s.write_all(chunk).await?;
+            if let Some(pause) = throttle {
+                tokio::time::sleep(pause).await;
+            }
         }
         Ok(())
     }
