@@ -331,6 +331,16 @@ mod tests {
     }
 
     #[test]
+    fn images_url_hosts() {
+        assert!(parse(MIN).unwrap().images.url_hosts.is_empty());
+        let c = parse(&format!("{MIN}[images]\nurl_hosts = [\"mirror.lan\"]\n")).unwrap();
+        assert_eq!(c.images.url_hosts, ["mirror.lan"]);
+        assert!(parse(&format!("{MIN}[images]\nhosts = []\n"))
+            .unwrap_err()
+            .contains("hosts"));
+    }
+
+    #[test]
     fn refusals_name_the_key() {
         let cases = [
             (format!("{MIN}bogus = 1\n"), "bogus"),
