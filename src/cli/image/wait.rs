@@ -13,6 +13,8 @@ use crate::proto::v1::image_service_client::ImageServiceClient;
 use crate::proto::v1::*;
 
 const POLL: Duration = Duration::from_millis(500);
+/// After this long with no report, the bar says where to look.
+const HINT_AFTER: Duration = Duration::from_secs(20);
 
 fn state(p: Option<&ImageProgress>) -> ImageState {
     p.and_then(|p| ImageState::try_from(p.state).ok())
@@ -83,6 +85,7 @@ pub async fn wait(c: &mut ImageServiceClient<Channel>, name: &str) -> Result<Ima
     .unwrap_or_else(|_| ProgressStyle::default_bar())
     .progress_chars("=> ");
     bar.set_style(style);
+    let started = std::time::Instant::now();
     loop {
         let i = c
             .get_image(GetImageRequest {
@@ -101,6 +104,10 @@ pub async fn wait(c: &mut ImageServiceClient<Channel>, name: &str) -> Result<Ima
                 bar.abandon();
                 return Err(CliError::Usage(format!("image {name} failed: {reason}")));
             }
+            Look::Waiting(msg) if started.elapsed() >= HINT_AFTER => bar.set_message(format!(
+                "{msg} (no host has reported yet: does any reach pool {}? see `quantix pool get {}`)",
+                i.pool, i.pool
+            )),
             Look::Waiting(msg) => bar.set_message(msg),
             Look::Progress { done, total, msg } => {
                 if total > 0 {
