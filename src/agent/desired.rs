@@ -42,6 +42,9 @@ pub struct Settings {
     /// address).
     pub guest_agent_user_url: String,
     pub guest_agent_url: String,
+    /// Where libvirt puts channel sockets for this URI (`None`: the test driver, which makes
+    /// none), to keep a guest agent channel only where its socket path fits.
+    pub channel_dir: Option<PathBuf>,
 }
 
 impl Settings {
@@ -66,6 +69,7 @@ impl Settings {
                 cfg.http_addr.port()
             ),
             guest_agent_url: format!("http://{}{GUEST_AGENT_PATH}", cfg.advertised_http()),
+            channel_dir: channel_dir(&cfg.hypervisor.uri),
         }
     }
 }
@@ -155,6 +159,37 @@ pub fn layout(
     Ok(out)
 }
 
+/// libvirt's directory for QEMU channel sockets under a connection URI.
+fn channel_dir(uri: &str) -> Option<PathBuf> {
+    const TARGET: &str = "lib/qemu/channel/target";
+    if let Some((_, rest)) = uri.split_once("embed?root=") {
+        let root = rest.split('&').next().unwrap_or(rest);
+        return Some(Path::new(root).join(TARGET));
+    }
+    uri.starts_with("qemu")
+        .then(|| PathBuf::from("/var/lib/libvirt/qemu/channel/target"))
+}
+
+/// Longest path a UNIX socket may have (`sun_path` less its NUL).
+const MAX_SOCKET_PATH: usize = 107;
+
+/// Whether the guest agent channel's socket path fits for this VM: libvirt makes it
+/// `<channel dir>/domain-<id>-<first 20 characters of the name>/<port>`, and refuses to start
+/// a domain whose path is too long (a deep embedded-driver root can make it so). A domain id
+/// of up to 7 digits is allowed for.
+pub fn guest_agent_channel_fits(vm: &Vm, settings: &Settings) -> bool {
+    let Some(dir) = &settings.channel_dir else {
+        return true;
+    };
+    let short: String = vm.name.chars().take(20).collect();
+    let len = dir.as_os_str().len()
+        + "/domain-1234567-".len()
+        + short.len()
+        + 1
+        + crate::hypervisor::domain_xml::GUEST_AGENT_PORT.len();
+    len <= MAX_SOCKET_PATH
+}
+
 /// The domain for `vm` with the files in `layout`.
 pub fn domain_spec(vm: &Vm, layout: &Layout, settings: &Settings, cluster: &str) -> DomainSpec {
     let mut boot = Vec::new();
@@ -208,7 +243,8 @@ pub fn domain_spec(vm: &Vm, layout: &Layout, settings: &Settings, cluster: &str)
             .collect(),
         vnc: true,
         serial_console: true,
-        guest_agent_channel: true,
+        // Only a guest with a seed can install the agent; and only where the socket fits.
+        guest_agent_channel: layout.seed.is_some() && guest_agent_channel_fits(vm, settings),
         emulator: None,
         metadata: QuantixMeta {
             generation: vm.generation,
@@ -224,4 +260,44 @@ pub fn vm_uuid(cluster: &str, id: u64) -> uuid::Uuid {
         &uuid::Uuid::NAMESPACE_URL,
         format!("quantix:{cluster}:vm:{id}").as_bytes(),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings(uri: &str) -> Settings {
+        Settings {
+            domain_type: DomainType::Qemu,
+            cpu_mode: CpuMode::Default,
+            scratch_dir: PathBuf::from("/tmp/s"),
+            state_dir: PathBuf::from("/tmp/a"),
+            guest_agent_user_url: String::new(),
+            guest_agent_url: String::new(),
+            channel_dir: channel_dir(uri),
+        }
+    }
+
+    #[test]
+    fn the_agent_channel_is_kept_only_where_its_socket_fits() {
+        let vm = crate::model::vm::tests::sample("bench-start-d82303-1");
+        assert_eq!(
+            channel_dir("qemu:///embed?root=/r/q&x=1"),
+            Some(PathBuf::from("/r/q/lib/qemu/channel/target"))
+        );
+        assert_eq!(channel_dir("test:///h.xml"), None);
+        let cases = [
+            ("qemu:///system", true),
+            ("test:///tmp/host.xml", true),
+            ("qemu:///embed?root=/tmp/q/h1", true),
+            // The bench's root: libvirt refused to start this domain ("too long").
+            (
+                "qemu:///embed?root=/tmp/quantix-bench-start-qemu/host2/qemu",
+                false,
+            ),
+        ];
+        for (uri, fits) in cases {
+            assert_eq!(guest_agent_channel_fits(&vm, &settings(uri)), fits, "{uri}");
+        }
+    }
 }
