@@ -230,7 +230,12 @@ async fn a_host_holding_vms_is_not_removed_and_maintenance_reaches_watch() -> an
         (change.entity.as_str(), change.key.as_str()),
         ("host", "host2")
     );
+    // A placed VM's delete finishes when its host has removed the domain.
     ok(h1.cli(&["vm", "delete", "pinned"]));
+    cluster_tests::wait_for(Duration::from_secs(30), "the VM gone", || async {
+        !h1.cli(&["vm", "get", "pinned"]).status.success()
+    })
+    .await?;
     ok(h1.cli(&["cluster", "remove", "host2"]));
     Ok(())
 }

@@ -12,6 +12,8 @@ pub const MAX_CPUS: u32 = 512;
 pub const MAX_MEMORY_MIB: u64 = 16 * 1024 * 1024;
 pub const MAX_DISKS: usize = 16;
 pub const MAX_NICS: usize = 8;
+/// Names a VM cannot have: its files go to `<pool dir>/<vm name>/`, beside `images/`.
+pub const RESERVED_NAMES: [&str; 1] = ["images"];
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Vm {
@@ -185,6 +187,8 @@ pub enum VmError {
     TooMany,
     #[error("boot media {0} needs at least one disk")]
     NoDisk(String),
+    #[error("vm name '{0}' is reserved: a pool keeps its images in a directory of that name")]
+    Reserved(String),
     #[error("nic {index}: mac '{mac}' is not a MAC address like 52:54:00:12:34:56")]
     Mac { index: usize, mac: String },
     #[error("nic {index}: network must not be empty")]
@@ -195,6 +199,9 @@ impl Vm {
     /// Checks the fields that need no other entity. References are checked in `state::vms`.
     pub fn validate(&self) -> Result<(), VmError> {
         validate_label("vm name", &self.name)?;
+        if RESERVED_NAMES.contains(&self.name.as_str()) {
+            return Err(VmError::Reserved(self.name.clone()));
+        }
         validate_shape(self.cpus, self.memory_mib)?;
         if self.disks.len() > MAX_DISKS || self.nics.len() > MAX_NICS {
             return Err(VmError::TooMany);
@@ -339,6 +346,11 @@ pub(crate) mod tests {
                 "image boot without disk",
                 |v| v.disks.clear(),
                 Some("needs at least one disk"),
+            ),
+            (
+                "reserved name",
+                |v| v.name = "images".into(),
+                Some("vm name 'images' is reserved"),
             ),
             (
                 "pxe without disk is fine",

@@ -382,6 +382,12 @@ fn update(
         if let Err(e) = crate::model::names::validate_label("vm name", n) {
             return reject(RejectKind::InvalidArgument, e.to_string());
         }
+        if crate::model::vm::RESERVED_NAMES.contains(&n) {
+            return reject(
+                RejectKind::InvalidArgument,
+                crate::model::vm::VmError::Reserved(n.to_string()).to_string(),
+            );
+        }
         if get(kv, n)?.is_some() {
             return reject(RejectKind::AlreadyExists, format!("vm {n} already exists"));
         }
