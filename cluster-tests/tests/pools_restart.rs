@@ -3,6 +3,8 @@
 //! daemons forgot their pools on every restart and waited for the control plane to push them
 //! again).
 
+// The images tests' fixture; this test uses only part of it.
+#[allow(dead_code)]
 mod images_fixture;
 
 use cluster_tests::{stderr, wait_for, Cluster, Opts};
