@@ -69,6 +69,7 @@ pub fn spawn(host: Host, hv: Hypervisor) -> tokio::task::JoinHandle<()> {
 async fn run(host: Host, hv: Hypervisor) {
     let (tx, mut rx) = mpsc::channel::<Heard>(256);
     let mut readers: BTreeMap<String, tokio::task::JoinHandle<()>> = BTreeMap::new();
+    let mut no_channel: BTreeMap<String, u64> = BTreeMap::new();
     let mut last_sent: BTreeMap<String, Instant> = BTreeMap::new();
     let mut tick = tokio::time::interval(LOOK);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -76,7 +77,7 @@ async fn run(host: Host, hv: Hypervisor) {
         tokio::select! {
             _ = tick.tick() => {
                 if host.is_member() {
-                    look(&host, &hv, &tx, &mut readers).await;
+                    look(&host, &hv, &tx, &mut readers, &mut no_channel).await;
                 }
             }
             heard = rx.recv() => match heard {
@@ -89,41 +90,48 @@ async fn run(host: Host, hv: Hypervisor) {
 }
 
 /// Opens a reader for every running VM placed here that has none, and stops the readers of
-/// VMs that left.
+/// VMs that left. A VM whose domain has no agent channel is not looked at again until its
+/// generation changes (`no_channel`), so hosts with many VMs do not read XML every look.
 async fn look(
     host: &Host,
     hv: &Hypervisor,
     tx: &mpsc::Sender<Heard>,
     readers: &mut BTreeMap<String, tokio::task::JoinHandle<()>>,
+    no_channel: &mut BTreeMap<String, u64>,
 ) {
-    let running: Vec<String> = {
+    let running: Vec<(String, u64)> = {
         let Ok(state) = host.state() else { return };
         let Ok(names) = placement::placed_on(&state, host.name()) else {
             return;
         };
         names
             .into_iter()
-            .filter(|n| {
-                vms::get(&state, n)
-                    .ok()
-                    .flatten()
-                    .is_some_and(|v| v.observed.status == Status::Running)
+            .filter_map(|n| {
+                let v = vms::get(&state, &n).ok().flatten()?;
+                (v.observed.status == Status::Running).then_some((n, v.generation))
             })
             .collect()
     };
     readers.retain(|vm, task| {
-        let keep = running.contains(vm) && !task.is_finished();
+        let keep = running.iter().any(|(n, _)| n == vm) && !task.is_finished();
         if !keep {
             task.abort();
         }
         keep
     });
-    for vm in running {
-        if readers.contains_key(&vm) {
+    no_channel.retain(|vm, g| running.iter().any(|(n, gen)| n == vm && gen == g));
+    for (vm, generation) in running {
+        if readers.contains_key(&vm) || no_channel.contains_key(&vm) {
             continue;
         }
         let path = match hv.live_xml(&vm).await {
-            Ok(Some(xml)) => domain_xml::guest_agent_socket(&xml),
+            Ok(Some(xml)) => {
+                let path = domain_xml::guest_agent_socket(&xml);
+                if path.is_none() {
+                    no_channel.insert(vm.clone(), generation);
+                }
+                path
+            }
             Ok(None) => None,
             Err(e) => {
                 tracing::debug!(vm = %vm, error = %e, "cannot read live XML for the guest channel");

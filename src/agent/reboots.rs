@@ -32,6 +32,8 @@ struct File {
 pub struct Reboots {
     path: PathBuf,
     done: BTreeMap<String, u64>,
+    /// False for a stand-in after the file could not be read: then nothing is known.
+    trusted: bool,
 }
 
 impl Reboots {
@@ -58,6 +60,7 @@ impl Reboots {
         Ok(Reboots {
             path: path.to_path_buf(),
             done,
+            trusted: true,
         })
     }
 
@@ -66,11 +69,23 @@ impl Reboots {
         Reboots {
             path: PathBuf::new(),
             done: BTreeMap::new(),
+            trusted: false,
         }
     }
 
     pub fn get(&self, vm: &str) -> Option<u64> {
         self.done.get(vm).copied()
+    }
+
+    /// The last reboot carried out for a VM whose current request is `seq`: the record's, or
+    /// 0 for a VM never rebooted here (a VM starts at 0 on its host; VMs do not move). Without
+    /// a readable record, `seq` itself: better a reboot missed than every guest rebooted.
+    pub fn done_for(&self, vm: &str, seq: u64) -> u64 {
+        match self.get(vm) {
+            Some(done) => done,
+            None if self.trusted => 0,
+            None => seq,
+        }
     }
 
     /// Records a reboot carried out (or a VM's requests adopted) and writes the file.
@@ -135,6 +150,8 @@ mod tests {
         r.forget("db1").unwrap();
         let r = Reboots::load(&path).unwrap();
         assert_eq!((r.get("web1"), r.get("db1")), (Some(3), None));
+        assert_eq!((r.done_for("web1", 5), r.done_for("db1", 2)), (3, 0));
+        assert_eq!(Reboots::in_memory().done_for("db1", 2), 2);
 
         std::fs::write(&path, r#"{"format":2,"done":{}}"#).unwrap();
         let e = Reboots::load(&path).unwrap_err().to_string();

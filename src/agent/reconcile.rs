@@ -54,7 +54,7 @@ pub struct Agent {
 pub fn spawn(host: Host, hv: Hypervisor, settings: Settings) -> tokio::task::JoinHandle<()> {
     let path = settings.state_dir.join("reboots.json");
     let reboots = Reboots::load(&path).unwrap_or_else(|e| {
-        tracing::error!(error = %e, "cannot read the reboot record; reboots asked for while this daemon was down will not be carried out");
+        tracing::error!(error = %e, "cannot read the reboot record; reboots asked for while this daemon was down are taken as done");
         Reboots::in_memory()
     });
     let mut agent = Agent {
@@ -140,19 +140,11 @@ impl Agent {
             if mem.retry_at.is_some_and(|t| t > now) {
                 continue;
             }
-            // The reboots carried out are on disk; a VM this host never rebooted adopts its
-            // requests so far (they were made before it ran here).
-            if let (Some(vm), None) = (vm, mem.reboot_done) {
-                let done = match self.reboots.get(&name) {
-                    Some(done) => done,
-                    None => {
-                        if let Err(e) = self.reboots.set(&name, vm.reboot_seq) {
-                            tracing::warn!(vm = %name, error = %e, "cannot record reboots");
-                        }
-                        vm.reboot_seq
-                    }
-                };
-                mem.reboot_done = Some(done);
+            // The reboots carried out are on disk. A VM with no record was never rebooted
+            // here: a VM starts at reboot_seq 0 on the host it is placed on (VMs do not move),
+            // so anything above that was asked for while this daemon could not act on it.
+            if let (Some(v), None) = (vm, mem.reboot_done) {
+                mem.reboot_done = Some(self.reboots.done_for(&name, v.reboot_seq));
             }
             let placed_elsewhere = vm.is_none()
                 && vms::get(&state, &name)
