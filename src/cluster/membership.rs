@@ -31,6 +31,8 @@ pub(super) struct JoinAsk {
     token_id: String,
     secret: String,
     host: HostRecord,
+    /// A CSR for the joining host's key (PEM); the leader signs it.
+    csr_pem: String,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -39,6 +41,8 @@ pub struct JoinAnswer {
     pub role: Role,
     /// The cluster key (hex), for sealing and opening spec secrets.
     pub cluster_key: Option<String>,
+    /// The joining host's certificate, the CA and its key (`cluster::certs`).
+    pub issued: Option<super::certs::Issued>,
 }
 
 fn change_err(e: RaftError<u64, ClientWriteError<u64, Member>>) -> ClusterError {
@@ -110,6 +114,7 @@ impl Host {
             self.install_cluster_key(key)?;
         }
         let cluster_id = uuid::Uuid::new_v4().to_string();
+        self.ensure_cluster_ca(&cluster_id)?;
         let host = HostRecord {
             id: self.id(),
             name: self.name().into(),
@@ -182,7 +187,7 @@ impl Host {
             token_id,
             secret,
             expires_at,
-            ca_fingerprint: None,
+            ca_fingerprint: self.ca_fingerprint(),
         };
         Ok((token.encode(), expires_at))
     }
@@ -213,7 +218,10 @@ impl Host {
                 crate::state::cluster::rfc3339(tok.expires_at)
             )));
         }
+        let key = crate::tls::ca::new_key_and_csr(self.name())
+            .map_err(|e| ClusterError::Internal(e.to_string()))?;
         let ask = JoinAsk {
+            csr_pem: key.csr_pem.clone(),
             cluster_id: tok.cluster_id.clone(),
             token_id: tok.token_id.clone(),
             secret: tok.secret.clone(),
@@ -236,6 +244,12 @@ impl Host {
                 .await
             {
                 Ok(answer) => {
+                    // The token's CA fingerprint is checked when the join connection
+                    // has TLS (`tls::config::pinned`), before anything is sent; not here,
+                    // after admission.
+                    if let Some(issued) = &answer.issued {
+                        self.store_issued(issued, &key.key_pem)?;
+                    }
                     if let Some(hex) = &answer.cluster_key {
                         let key = crate::tls::sealing::ClusterKey::from_hex(hex)
                             .map_err(|e| ClusterError::Internal(e.to_string()))?;
@@ -293,6 +307,8 @@ impl Host {
         let Applied::HostJoined(rec) = self.write_ok(cmd, Some(request_id)).await? else {
             return Err(ClusterError::internal("unexpected outcome for a join"));
         };
+        // Only a host whose token was accepted gets a certificate.
+        let issued = self.sign_join(&ask.csr_pem, &rec.name, &rec.address)?;
         let _guard = self.inner.membership_lock.lock().await;
         let member = Member {
             name: rec.name.clone(),
@@ -322,6 +338,7 @@ impl Host {
             cluster_id: info.id,
             role,
             cluster_key: self.cluster_key().map(|k| k.to_hex()),
+            issued,
         })
     }
 

@@ -4,6 +4,7 @@
 //! its Raft instance. May use: `raft`, `state`, `model`, `config`.
 
 mod batch;
+pub mod certs;
 pub mod error;
 mod membership;
 mod status;
@@ -131,6 +132,10 @@ impl Host {
 
     pub fn id(&self) -> HostId {
         self.inner.id
+    }
+
+    pub(crate) fn tls_dir(&self) -> &crate::tls::files::TlsDir {
+        &self.inner.tls_dir
     }
 
     /// The cluster key, once this host bootstrapped or joined a cluster.
