@@ -55,3 +55,46 @@ async fn metrics_show_raft_state_and_writes_on_every_host() -> anyhow::Result<()
     );
     Ok(())
 }
+
+/// The agent counts its steps by kind and outcome and shows how many VMs it runs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_agent_counts_its_steps() -> anyhow::Result<()> {
+    let c = Cluster::form(1, 1, Opts::default()).await?;
+    let n = &c.nodes[0];
+    let out = n.cli(&[
+        "vm",
+        "create",
+        "m1",
+        "--pxe",
+        "--disk-size",
+        "0",
+        "--memory",
+        "256MiB",
+    ]);
+    assert!(out.status.success(), "{}", cluster_tests::stderr(&out));
+    cluster_tests::wait_for(Duration::from_secs(30), "m1 running", || async {
+        cluster_tests::stdout(&n.cli(&["vm", "get", "m1", "-o", "json"]))
+            .contains("\"status\": \"running\"")
+    })
+    .await?;
+    let text = n.http_get("/metrics").await?;
+    let has = |prefix: &str, labels: &[&str]| {
+        text.lines().any(|l| {
+            l.starts_with(prefix) && labels.iter().all(|x| l.contains(x)) && !l.ends_with(" 0")
+        })
+    };
+    assert!(
+        has(
+            "quantix_agent_steps_total",
+            &["step=\"create\"", "outcome=\"ok\""]
+        ),
+        "{text}"
+    );
+    assert!(
+        has("quantix_agent_steps_total", &["step=\"start\""]),
+        "{text}"
+    );
+    assert!(has("quantix_agent_vms", &[]), "{text}");
+    assert!(text.contains("quantix_agent_step_seconds_bucket"), "{text}");
+    Ok(())
+}

@@ -66,6 +66,28 @@ pub enum Step {
     Nothing,
 }
 
+impl Step {
+    /// The step's name in metrics and logs.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Step::Create => "create",
+            Step::Redefine => "redefine",
+            Step::Start => "start",
+            Step::Shutdown => "shutdown",
+            Step::Destroy => "destroy",
+            Step::Pause => "pause",
+            Step::Resume => "resume",
+            Step::Reboot => "reboot",
+            Step::Delete => "delete",
+            Step::ReportRemoved => "report_removed",
+            Step::Discover => "discover",
+            Step::DeleteOrphan => "delete_orphan",
+            Step::Report { .. } => "report",
+            Step::Nothing => "nothing",
+        }
+    }
+}
+
 /// Context the plan needs beyond want and have.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Memory {

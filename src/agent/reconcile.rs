@@ -130,6 +130,8 @@ impl Agent {
                 },
             );
         }
+        metrics::gauge!("quantix_agent_vms").set(wanted.len() as f64);
+        metrics::gauge!("quantix_agent_domains").set(have.len() as f64);
         let names: BTreeSet<String> = wanted.keys().chain(have.keys()).cloned().collect();
         let now = Instant::now();
         let mut taken = 0;
@@ -176,11 +178,17 @@ impl Agent {
                 continue;
             }
             let span = tracing::info_span!("reconcile", host = %me, vm = %name, step = ?step);
+            let started = Instant::now();
             let result = tracing::Instrument::instrument(
                 self.act(&state, &cluster, &name, vm, h, &step),
                 span,
             )
             .await;
+            let outcome = if result.is_ok() { "ok" } else { "failed" };
+            metrics::counter!("quantix_agent_steps_total", "step" => step.name(), "outcome" => outcome)
+                .increment(1);
+            metrics::histogram!("quantix_agent_step_seconds", "step" => step.name())
+                .record(started.elapsed().as_secs_f64());
             let mem = self.memory.entry(name.clone()).or_default();
             match result {
                 Ok(()) => {
@@ -228,6 +236,12 @@ impl Agent {
                 }
             }
         }
+        let backing_off = self
+            .memory
+            .values()
+            .filter(|m| m.retry_at.is_some_and(|t| t > Instant::now()))
+            .count();
+        metrics::gauge!("quantix_agent_backoff_vms").set(backing_off as f64);
         Ok(taken)
     }
 
