@@ -1,12 +1,16 @@
 // The dashboard in Debian's headless Chromium against a real 3-host cluster (e2e/cluster.ts).
 // The tests run in order on one cluster; each asserts the page logged no console errors, and
-// saves a screenshot of the page it exercised under docs/screenshots/.
+// saves a screenshot of the page it exercised (docs/screenshots/ with UPDATE_SCREENSHOTS=1).
 import { test, expect, type Page } from "@playwright/test";
 import { createServer, type Server } from "node:http";
 import { join, resolve } from "node:path";
 import { Cluster, waitFor } from "./cluster";
 
-const SHOTS = resolve(import.meta.dirname, "../../docs/screenshots");
+// UPDATE_SCREENSHOTS=1 refreshes the checked-in screenshots; otherwise they go to
+// test-results/ (ignored by git), so a test run leaves the tree clean.
+const SHOTS = process.env.UPDATE_SCREENSHOTS
+  ? resolve(import.meta.dirname, "../../docs/screenshots")
+  : resolve(import.meta.dirname, "../test-results/screenshots");
 const KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHVhbnRpeGUyZXRlc3RrZXlub3RyZWFsbHl1c2Vk e2e@quantix";
 
 test.describe.configure({ mode: "serial" });
