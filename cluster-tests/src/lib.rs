@@ -223,6 +223,28 @@ impl Node {
             .expect("run quantix")
     }
 
+    /// Runs the CLI with `-o json`; panics (naming the command and its stderr) unless it
+    /// succeeds with one JSON document.
+    pub fn cli_json(&self, args: &[&str]) -> serde_json::Value {
+        let mut all = args.to_vec();
+        all.extend(["-o", "json"]);
+        let out = self.cli(&all);
+        assert!(out.status.success(), "{args:?}: {}", stderr(&out));
+        serde_json::from_slice(&out.stdout)
+            .unwrap_or_else(|e| panic!("{args:?}: {e}: {}", stdout(&out)))
+    }
+
+    /// Runs the CLI expecting a refusal: one stderr line holding every fragment.
+    pub fn cli_refused(&self, args: &[&str], fragments: &[&str]) {
+        let out = self.cli(args);
+        let err = stderr(&out);
+        assert!(!out.status.success(), "{args:?} should fail");
+        for f in fragments {
+            assert!(err.contains(f), "{args:?}: wanted {f:?} in: {err}");
+        }
+        assert_eq!(err.lines().count(), 1, "one clear line: {err}");
+    }
+
     pub async fn channel(&self) -> Result<Channel> {
         Ok(Channel::from_shared(self.endpoint())?
             .connect_timeout(Duration::from_secs(2))

@@ -5,13 +5,7 @@
 //! in for shared storage elsewhere in the suite).
 
 use cluster_tests::{wait_for, Cluster, Opts};
-use serde_json::Value;
 use std::time::Duration;
-
-fn json(out: &std::process::Output) -> Value {
-    ok(out);
-    serde_json::from_slice(&out.stdout).unwrap_or(Value::Null)
-}
 
 const T: Duration = Duration::from_secs(60);
 
@@ -23,12 +17,8 @@ fn ok(out: &std::process::Output) {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_nfs_pool_that_cannot_be_mounted_is_unreachable_with_the_reason() -> anyhow::Result<()> {
-    let c = Cluster::form(1, 1, Opts::default()).await?;
-    let n = &c.nodes[0];
-    let mnt = tempfile::tempdir()?;
-    let mp = mnt.path().join("nas");
+/// `pool create nas --type nfs` for an export on 127.0.0.1, mounted at `mp`.
+fn create_nfs_pool(n: &cluster_tests::Node, export: &str, mp: &std::path::Path) {
     ok(&n.cli(&[
         "pool",
         "create",
@@ -38,18 +28,27 @@ async fn an_nfs_pool_that_cannot_be_mounted_is_unreachable_with_the_reason() -> 
         "--server",
         "127.0.0.1",
         "--export",
-        "/srv/quantix-nothing-exported-here",
+        export,
         "--mount-point",
         &mp.display().to_string(),
     ]));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_nfs_pool_that_cannot_be_mounted_is_unreachable_with_the_reason() -> anyhow::Result<()> {
+    let c = Cluster::form(1, 1, Opts::default()).await?;
+    let n = &c.nodes[0];
+    let mnt = tempfile::tempdir()?;
+    let mp = mnt.path().join("nas");
+    create_nfs_pool(n, "/srv/quantix-nothing-exported-here", &mp);
     wait_for(T, "the host's report on the pool", || async {
-        let p = json(&n.cli(&["pool", "get", "nas", "-o", "json"]));
+        let p = n.cli_json(&["pool", "get", "nas"]);
         p["hosts"]
             .as_array()
             .is_some_and(|h| h.iter().any(|r| r["host"] == n.name.as_str()))
     })
     .await?;
-    let p = json(&n.cli(&["pool", "get", "nas", "-o", "json"]));
+    let p = n.cli_json(&["pool", "get", "nas"]);
     let report = &p["hosts"][0];
     assert_eq!(report["reachable"], false, "{p}");
     let reason = report["reason"].as_str().unwrap_or_default();
@@ -72,7 +71,7 @@ async fn an_nfs_pool_that_cannot_be_mounted_is_unreachable_with_the_reason() -> 
         "nas",
     ]));
     wait_for(T, "the reason names the pool", || async {
-        let v = json(&n.cli(&["vm", "get", "on-nas", "-o", "json"]));
+        let v = n.cli_json(&["vm", "get", "on-nas"]);
         v["status"] == "pending" && v["reason"].as_str().is_some_and(|r| r.contains("nas"))
     })
     .await?;
@@ -123,21 +122,9 @@ async fn an_nfs_export_on_loopback_is_mounted_and_used() -> anyhow::Result<()> {
     let n = &c.nodes[0];
     let mnt = tempfile::tempdir()?;
     let mp = mnt.path().join("nas");
-    ok(&n.cli(&[
-        "pool",
-        "create",
-        "nas",
-        "--type",
-        "nfs",
-        "--server",
-        "127.0.0.1",
-        "--export",
-        &export.path().display().to_string(),
-        "--mount-point",
-        &mp.display().to_string(),
-    ]));
+    create_nfs_pool(n, &export.path().display().to_string(), &mp);
     wait_for(T, "the pool mounted and reachable", || async {
-        let p = json(&n.cli(&["pool", "get", "nas", "-o", "json"]));
+        let p = n.cli_json(&["pool", "get", "nas"]);
         p["reachable_from"]
             .as_array()
             .is_some_and(|h| h.iter().any(|x| x == n.name.as_str()))
@@ -154,7 +141,7 @@ async fn an_nfs_export_on_loopback_is_mounted_and_used() -> anyhow::Result<()> {
         "nas",
     ]));
     wait_for(T, "the VM running with its disk on the export", || async {
-        let v = json(&n.cli(&["vm", "get", "on-nas", "-o", "json"]));
+        let v = n.cli_json(&["vm", "get", "on-nas"]);
         v["status"] == "running" && export.path().join("on-nas/disk0.qcow2").exists()
     })
     .await?;

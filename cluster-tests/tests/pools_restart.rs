@@ -15,11 +15,6 @@ use std::time::Duration;
 
 const T: Duration = Duration::from_secs(60);
 
-fn json(out: &std::process::Output) -> Value {
-    assert!(out.status.success(), "{}", stderr(out));
-    serde_json::from_slice(&out.stdout).unwrap_or(Value::Null)
-}
-
 fn reachable_from(p: &Value) -> Vec<String> {
     let mut v: Vec<String> = p["reachable_from"]
         .as_array()
@@ -77,9 +72,9 @@ async fn a_host_restarted_alone_knows_its_pools_and_images_and_realises_them() -
     }
     let all: Vec<String> = c.nodes.iter().map(|n| n.name.clone()).collect();
     wait_for(T, "every pool reachable from every host", || async {
-        ["shared", "local", "scratch"].iter().all(|p| {
-            reachable_from(&json(&c.nodes[0].cli(&["pool", "get", p, "-o", "json"]))) == all
-        })
+        ["shared", "local", "scratch"]
+            .iter()
+            .all(|p| reachable_from(&c.nodes[0].cli_json(&["pool", "get", p])) == all)
     })
     .await?;
     let url = format!("{base}/tools.iso");
@@ -89,9 +84,7 @@ async fn a_host_restarted_alone_knows_its_pools_and_images_and_realises_them() -
     ]);
     assert!(out.status.success(), "{}", stderr(&out));
     wait_for(T, "the image ready on every host", || async {
-        ready_on(&json(
-            &c.nodes[0].cli(&["image", "get", "tools", "-o", "json"]),
-        )) == all
+        ready_on(&c.nodes[0].cli_json(&["image", "get", "tools"])) == all
     })
     .await?;
 
@@ -106,8 +99,8 @@ async fn a_host_restarted_alone_knows_its_pools_and_images_and_realises_them() -
     let h = &c.nodes[last];
     let stale = |args: &[&str]| {
         let mut a = args.to_vec();
-        a.extend(["--consistency", "stale", "-o", "json"]);
-        json(&h.cli(&a))
+        a.extend(["--consistency", "stale"]);
+        h.cli_json(&a)
     };
     let pools = stale(&["pool", "list"]);
     let names: Vec<&str> = pools["pools"]

@@ -2,7 +2,7 @@
 //! cleared by updates, and sealed with the cluster key on every host's disk while the host that
 //! renders a guest's seed still opens them.
 
-use cluster_tests::{stderr, stdout, Cluster, Node, Opts};
+use cluster_tests::{stderr, stdout, Cluster, Opts};
 use quantix::proto::v1::spec_service_client::SpecServiceClient;
 use quantix::proto::v1::{GetSpecRequest, ListSpecsRequest, ReadConsistency, SpecOs};
 use std::path::Path;
@@ -13,25 +13,6 @@ const T: Duration = Duration::from_secs(20);
 const ADMIN_PW: &str = "Adm1n-Sup3r-S3cret!";
 const JOIN_PW: &str = "J0in-Acc0unt-S3cret";
 const PRODUCT_KEY: &str = "QX7KP-9MW2D-RT4VB-H8YJC-3NF6G";
-
-fn json(n: &Node, args: &[&str]) -> serde_json::Value {
-    let mut all = args.to_vec();
-    all.extend(["-o", "json"]);
-    let out = n.cli(&all);
-    assert!(out.status.success(), "{args:?}: {}", stderr(&out));
-    serde_json::from_str(&stdout(&out)).expect("one JSON document")
-}
-
-/// Runs the CLI expecting a refusal: one stderr line holding every fragment.
-fn refused(n: &Node, args: &[&str], fragments: &[&str]) {
-    let out = n.cli(args);
-    let err = stderr(&out);
-    assert!(!out.status.success(), "{args:?} should fail");
-    for f in fragments {
-        assert!(err.contains(f), "{args:?}: wanted {f:?} in: {err}");
-    }
-    assert_eq!(err.lines().count(), 1, "one clear line: {err}");
-}
 
 fn write(dir: &Path, name: &str, text: &str) -> String {
     let p = dir.join(name);
@@ -101,7 +82,7 @@ async fn secrets_are_never_shown() -> anyhow::Result<()> {
         assert!(out.status.success(), "{args:?}: {}", stderr(&out));
         assert_hidden(&format!("{args:?}"), &stdout(&out));
     }
-    let w = json(n, &["spec", "get", "win"])["windows"].clone();
+    let w = n.cli_json(&["spec", "get", "win"])["windows"].clone();
     assert_eq!(w["has_admin_password"], true);
     assert_eq!(w["has_join_password"], true);
     assert_eq!(w["has_product_key"], true);
@@ -130,7 +111,7 @@ async fn secrets_are_never_shown() -> anyhow::Result<()> {
     // An update that names no secret keeps them all; --clear removes one.
     let out = n.cli(&["spec", "update", "win", "--timezone", "Europe/London"]);
     assert!(out.status.success(), "{}", stderr(&out));
-    let w = json(n, &["spec", "get", "win"])["windows"].clone();
+    let w = n.cli_json(&["spec", "get", "win"])["windows"].clone();
     assert_eq!(w["timezone"], "Europe/London");
     assert_eq!(
         (
@@ -142,12 +123,11 @@ async fn secrets_are_never_shown() -> anyhow::Result<()> {
     );
     let out = n.cli(&["spec", "update", "win", "--clear", "product-key"]);
     assert!(out.status.success(), "{}", stderr(&out));
-    let w = json(n, &["spec", "get", "win"])["windows"].clone();
+    let w = n.cli_json(&["spec", "get", "win"])["windows"].clone();
     assert_eq!(w["has_product_key"], false);
     assert_eq!(w["has_admin_password"], true);
     // Moving to another domain needs that domain's join password.
-    refused(
-        n,
+    n.cli_refused(
         &[
             "spec",
             "update",
@@ -159,7 +139,7 @@ async fn secrets_are_never_shown() -> anyhow::Result<()> {
     );
     let out = n.cli(&["spec", "update", "win", "--workgroup", "LAB"]);
     assert!(out.status.success(), "{}", stderr(&out));
-    let w = json(n, &["spec", "get", "win"])["windows"].clone();
+    let w = n.cli_json(&["spec", "get", "win"])["windows"].clone();
     assert_eq!(
         (&w["workgroup"], &w["has_join_password"]),
         (&"LAB".into(), &false.into())

@@ -15,27 +15,8 @@ const ALICE_KEY: &str =
 const OPS_KEY: &str =
     "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAICgpKissLS4vMDEyMzQ1Njc4OTo7PD0+P0BBQkNERUZH ops@bastion";
 
-fn json(n: &Node, args: &[&str]) -> serde_json::Value {
-    let mut all = args.to_vec();
-    all.extend(["-o", "json"]);
-    let out = n.cli(&all);
-    assert!(out.status.success(), "{args:?}: {}", stderr(&out));
-    serde_json::from_str(&stdout(&out)).expect("one JSON document")
-}
-
-/// Runs the CLI expecting a refusal: one stderr line holding every fragment.
-fn refused(n: &Node, args: &[&str], fragments: &[&str]) {
-    let out = n.cli(args);
-    let err = stderr(&out);
-    assert!(!out.status.success(), "{args:?} should fail");
-    for f in fragments {
-        assert!(err.contains(f), "{args:?}: wanted {f:?} in: {err}");
-    }
-    assert_eq!(err.lines().count(), 1, "one clear line: {err}");
-}
-
 fn names(n: &Node) -> Vec<String> {
-    json(n, &["spec", "list"])["specs"]
+    n.cli_json(&["spec", "list"])["specs"]
         .as_array()
         .expect("specs")
         .iter()
@@ -55,18 +36,17 @@ async fn built_ins_exist_and_cannot_be_deleted() -> anyhow::Result<()> {
     c.wait_for_leader(T).await?;
     let n = &c.nodes[0];
     assert_eq!(names(n), ["linux-default", "windows-default"]);
-    let l = json(n, &["spec", "get", "linux-default"]);
+    let l = n.cli_json(&["spec", "get", "linux-default"]);
     assert_eq!(l["built_in"], true);
     assert_eq!(l["os"], "linux");
     assert_eq!(l["linux"]["hostname_pattern"], "{vm}");
     assert_eq!(l["linux"]["network"], "dhcp");
     assert_eq!(l["linux"]["install_agent"], true);
-    let w = json(n, &["spec", "get", "windows-default"]);
+    let w = n.cli_json(&["spec", "get", "windows-default"]);
     assert_eq!(w["windows"]["workgroup"], "WORKGROUP");
     assert_eq!(w["windows"]["has_admin_password"], false);
     for name in ["linux-default", "windows-default"] {
-        refused(
-            n,
+        n.cli_refused(
             &["spec", "delete", name],
             &[
                 name,
@@ -75,7 +55,7 @@ async fn built_ins_exist_and_cannot_be_deleted() -> anyhow::Result<()> {
             ],
         );
     }
-    let windows_only = json(n, &["spec", "list", "--os", "windows"]);
+    let windows_only = n.cli_json(&["spec", "list", "--os", "windows"]);
     assert_eq!(windows_only["specs"].as_array().map(Vec::len), Some(1));
     // Built-ins can be tuned.
     let out = n.cli(&[
@@ -86,7 +66,7 @@ async fn built_ins_exist_and_cannot_be_deleted() -> anyhow::Result<()> {
         "Europe/Paris",
     ]);
     assert!(out.status.success(), "{}", stderr(&out));
-    let l = json(n, &["spec", "get", "linux-default"]);
+    let l = n.cli_json(&["spec", "get", "linux-default"]);
     assert_eq!(l["linux"]["timezone"], "Europe/Paris");
     assert_eq!(
         (l["revision"].as_u64(), l["built_in"].as_bool()),
@@ -103,49 +83,46 @@ async fn linux_spec_round_trip_through_the_cli() -> anyhow::Result<()> {
     let keys = write(&n.dir, "ops.pub", &format!("# ops keys\n{OPS_KEY}\n\n"));
     let alice = format!("alice:{ALICE_KEY}");
     let ops = format!("ops:@{keys}");
-    let created = json(
-        n,
-        &[
-            "spec",
-            "create",
-            "web",
-            "--os",
-            "linux",
-            "--description",
-            "web tier",
-            "--hostname-pattern",
-            "web-{n}",
-            "--domain",
-            "example.com",
-            "--timezone",
-            "Europe/Berlin",
-            "--user",
-            &alice,
-            "--user",
-            &ops,
-            "--ssh-key",
-            OPS_KEY,
-            "--dns",
-            "10.0.0.53",
-            "--dns",
-            "10.0.0.54",
-            "--search-domain",
-            "example.com",
-            "--static",
-            "10.0.0.10/24",
-            "--gateway",
-            "10.0.0.1",
-            "--package",
-            "nginx",
-            "--package",
-            "curl",
-            "--run",
-            "systemctl enable --now nginx",
-            "--no-agent",
-        ],
-    );
+    let created = n.cli_json(&[
+        "spec",
+        "create",
+        "web",
+        "--os",
+        "linux",
+        "--description",
+        "web tier",
+        "--hostname-pattern",
+        "web-{n}",
+        "--domain",
+        "example.com",
+        "--timezone",
+        "Europe/Berlin",
+        "--user",
+        &alice,
+        "--user",
+        &ops,
+        "--ssh-key",
+        OPS_KEY,
+        "--dns",
+        "10.0.0.53",
+        "--dns",
+        "10.0.0.54",
+        "--search-domain",
+        "example.com",
+        "--static",
+        "10.0.0.10/24",
+        "--gateway",
+        "10.0.0.1",
+        "--package",
+        "nginx",
+        "--package",
+        "curl",
+        "--run",
+        "systemctl enable --now nginx",
+        "--no-agent",
+    ]);
     assert_eq!(created["revision"], 1);
-    let got = json(n, &["spec", "get", "web"]);
+    let got = n.cli_json(&["spec", "get", "web"]);
     assert_eq!(got["description"], "web tier");
     let l = &got["linux"];
     assert_eq!(l["hostname_pattern"], "web-{n}");
@@ -187,7 +164,7 @@ async fn linux_spec_round_trip_through_the_cli() -> anyhow::Result<()> {
         "{}",
         stderr(&out)
     );
-    let l = json(n, &["spec", "get", "web"])["linux"].clone();
+    let l = n.cli_json(&["spec", "get", "web"])["linux"].clone();
     assert_eq!(l["timezone"], "Asia/Tokyo");
     assert_eq!(l["network"], "dhcp");
     assert_eq!(l["packages"], serde_json::json!(["htop"]));
@@ -197,18 +174,17 @@ async fn linux_spec_round_trip_through_the_cli() -> anyhow::Result<()> {
         "spec", "update", "web", "--clear", "users", "--clear", "dns", "--agent",
     ]);
     assert!(out.status.success(), "{}", stderr(&out));
-    let l = json(n, &["spec", "get", "web"])["linux"].clone();
+    let l = n.cli_json(&["spec", "get", "web"])["linux"].clone();
     assert_eq!(l["users"], serde_json::json!([]));
     assert_eq!(l["dns_servers"], serde_json::json!([]));
     assert_eq!(l["install_agent"], true);
 
     // Wrong-OS options and an update with nothing in it are usage errors.
-    refused(
-        n,
+    n.cli_refused(
         &["spec", "update", "web", "--computer-name", "X"],
         &["--computer-name", "windows specs only"],
     );
-    refused(n, &["spec", "update", "web"], &["nothing to change"]);
+    n.cli_refused(&["spec", "update", "web"], &["nothing to change"]);
 
     let out = n.cli(&["spec", "delete", "web"]);
     assert!(
@@ -216,13 +192,11 @@ async fn linux_spec_round_trip_through_the_cli() -> anyhow::Result<()> {
         "{}",
         stderr(&out)
     );
-    refused(
-        n,
+    n.cli_refused(
         &["spec", "get", "web"],
         &["spec web does not exist", "(NotFound)"],
     );
-    refused(
-        n,
+    n.cli_refused(
         &["spec", "delete", "web"],
         &["spec web does not exist", "(NotFound)"],
     );
@@ -320,11 +294,10 @@ async fn bad_input_is_refused_naming_the_field() -> anyhow::Result<()> {
         all.extend(args);
         let mut want = frags;
         want.push(ia);
-        refused(n, &all, &want);
+        n.cli_refused(&all, &want);
     }
     // A domain join needs the join password.
-    refused(
-        n,
+    n.cli_refused(
         &[
             "spec",
             "create",
@@ -338,8 +311,7 @@ async fn bad_input_is_refused_naming_the_field() -> anyhow::Result<()> {
         ],
         &["domain_join.password", "required", ia],
     );
-    refused(
-        n,
+    n.cli_refused(
         &[
             "spec",
             "create",
@@ -355,13 +327,11 @@ async fn bad_input_is_refused_naming_the_field() -> anyhow::Result<()> {
         !names(n).contains(&"a".to_string()),
         "nothing refused was stored"
     );
-    refused(
-        n,
+    n.cli_refused(
         &["spec", "create", "linux-default", "--os", "linux"],
         &["spec linux-default already exists", "(AlreadyExists)"],
     );
-    refused(
-        n,
+    n.cli_refused(
         &["spec", "update", "windows-default", "--dhcp"],
         &["--dhcp", "linux specs only"],
     );
@@ -382,7 +352,7 @@ async fn timezones_are_listed_by_region() -> anyhow::Result<()> {
     for r in ["Africa", "America", "Asia", "Europe", "Etc"] {
         assert!(regions.contains(&r), "{regions:?}");
     }
-    let europe = json(n, &["spec", "timezones", "--region", "europe"]);
+    let europe = n.cli_json(&["spec", "timezones", "--region", "europe"]);
     let zones = europe["regions"][0]["timezones"].as_array().expect("zones");
     assert_eq!(europe["regions"].as_array().map(Vec::len), Some(1));
     assert!(zones.iter().any(|z| z == "Europe/Berlin"), "{zones:?}");
@@ -393,8 +363,7 @@ async fn timezones_are_listed_by_region() -> anyhow::Result<()> {
             .any(|l| l.contains("Europe") && l.contains("Europe/Paris")),
         "{table}"
     );
-    refused(
-        n,
+    n.cli_refused(
         &["spec", "timezones", "--region", "Atlantis"],
         &["no time-zone region 'Atlantis'", "(NotFound)"],
     );
@@ -427,13 +396,11 @@ async fn spec_in_use_by_a_vm_is_not_deleted() -> anyhow::Result<()> {
         "db",
     ]);
     assert!(out.status.success(), "{}", stderr(&out));
-    refused(
-        n,
+    n.cli_refused(
         &["spec", "delete", "db"],
         &["spec db is in use by vm db1", "(FailedPrecondition)"],
     );
-    refused(
-        n,
+    n.cli_refused(
         &[
             "vm",
             "create",

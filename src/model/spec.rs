@@ -268,14 +268,27 @@ impl SpecConfig {
         Ok(())
     }
 
+    /// Every secret of a Windows spec.
+    fn secrets(&self) -> Vec<&Secret> {
+        let SpecConfig::Windows(w) = self else {
+            return Vec::new();
+        };
+        let join = match &w.membership {
+            Membership::Domain(d) => d.password.as_ref(),
+            Membership::Workgroup(_) => None,
+        };
+        [w.admin_password.as_ref(), w.product_key.as_ref(), join]
+            .into_iter()
+            .flatten()
+            .collect()
+    }
+
     pub fn has_sealed_secrets(&self) -> bool {
-        let mut c = self.clone();
-        c.secrets_mut().iter().any(|s| s.is_sealed())
+        self.secrets().iter().any(|s| s.is_sealed())
     }
 
     pub fn has_plain_secrets(&self) -> bool {
-        let mut c = self.clone();
-        c.secrets_mut().iter().any(|s| !s.is_sealed())
+        self.secrets().iter().any(|s| !s.is_sealed())
     }
 }
 
@@ -489,6 +502,20 @@ mod tests {
             };
             assert_eq!(got.as_deref(), join, "case {i}");
         }
+    }
+
+    #[test]
+    fn every_secret_is_sealed_and_opened_together() {
+        let mut c = windows(Some(("corp.example", "joiner", Some("join-pw-123"))));
+        assert!(c.has_plain_secrets() && !c.has_sealed_secrets());
+        let plain = c.clone();
+        c.seal_secrets(|p| Ok::<_, ()>(p.bytes().rev().collect()))
+            .unwrap();
+        assert!(c.has_sealed_secrets() && !c.has_plain_secrets());
+        assert_eq!(win(&c).admin_password.as_ref().unwrap().plain(), None);
+        c.open_secrets(|b| Ok::<_, ()>(b.iter().rev().map(|&x| x as char).collect()))
+            .unwrap();
+        assert_eq!(c, plain);
     }
 
     #[test]

@@ -138,6 +138,23 @@ fn delete(kv: &mut impl Kv, name: &str) -> Result<Outcome, KvError> {
     Ok(applied(ImageApplied::ImageDeleted { name: name.into() }))
 }
 
+/// The image a host reports on, or the refusal: the image must exist and the host be a member.
+fn reported(kv: &impl Kv, name: &str, host: &str) -> Result<Result<Image, Outcome>, KvError> {
+    let Some(image) = get(kv, name)? else {
+        return Ok(Err(Outcome::reject(
+            RejectKind::NotFound,
+            format!("image {name} does not exist"),
+        )));
+    };
+    if tables::host(kv, host)?.is_none() {
+        return Ok(Err(Outcome::reject(
+            RejectKind::NotFound,
+            format!("host {host} is not a member (reporting on image {name})"),
+        )));
+    }
+    Ok(Ok(image))
+}
+
 fn observe(
     kv: &mut impl Kv,
     at: UnixMillis,
@@ -145,18 +162,10 @@ fn observe(
     host: &str,
     status: &HostImageStatus,
 ) -> Result<Outcome, KvError> {
-    let Some(mut image) = get(kv, name)? else {
-        return Ok(Outcome::reject(
-            RejectKind::NotFound,
-            format!("image {name} does not exist"),
-        ));
+    let mut image = match reported(kv, name, host)? {
+        Ok(image) => image,
+        Err(refusal) => return Ok(refusal),
     };
-    if tables::host(kv, host)?.is_none() {
-        return Ok(Outcome::reject(
-            RejectKind::NotFound,
-            format!("host {host} is not a member (reporting on image {name})"),
-        ));
-    }
     let status = match status.validate() {
         Ok(s) => s,
         Err(e) => {
@@ -186,18 +195,10 @@ fn verified(
     sha256: &str,
     size_bytes: u64,
 ) -> Result<Outcome, KvError> {
-    let Some(mut image) = get(kv, name)? else {
-        return Ok(Outcome::reject(
-            RejectKind::NotFound,
-            format!("image {name} does not exist"),
-        ));
+    let mut image = match reported(kv, name, host)? {
+        Ok(image) => image,
+        Err(refusal) => return Ok(refusal),
     };
-    if tables::host(kv, host)?.is_none() {
-        return Ok(Outcome::reject(
-            RejectKind::NotFound,
-            format!("host {host} is not a member (reporting on image {name})"),
-        ));
-    }
     let got = match crate::model::image::validate_sha256(sha256) {
         Ok(s) => s,
         Err(e) => {
