@@ -15,6 +15,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "proto/quantix/v1/image.proto",
         "proto/quantix/v1/pool.proto",
         "proto/quantix/v1/event.proto",
+        "proto/quantix/v1/access.proto",
         "proto/quantix/internal/v1/raft.proto",
     ];
     for p in &protos {

@@ -20,6 +20,7 @@
 
 pub mod agent;
 pub mod api;
+pub mod auth;
 pub mod cli;
 pub mod cluster;
 pub mod config;

@@ -4,6 +4,7 @@
 //! request handling and the error-to-status mapping (`status`). May use: `cluster`, `state`,
 //! `model`.
 
+mod access;
 mod cluster;
 mod event;
 mod folder;
@@ -19,6 +20,7 @@ use tokio::net::TcpListener;
 
 use crate::cluster::{Host, TransportService};
 use crate::proto::internal::raft_transport_server::RaftTransportServer;
+use crate::proto::v1::access_service_server::AccessServiceServer;
 use crate::proto::v1::cluster_service_server::ClusterServiceServer;
 use crate::proto::v1::event_service_server::EventServiceServer;
 use crate::proto::v1::folder_service_server::FolderServiceServer;
@@ -59,6 +61,7 @@ pub fn public_routes(host: &Host) -> tonic::service::Routes {
         )
         .add_service(PoolServiceServer::new(pool::PoolApi { host: h() }))
         .add_service(EventServiceServer::new(event::EventApi { host: h() }))
+        .add_service(AccessServiceServer::new(access::AccessApi { host: h() }))
 }
 
 /// Serves every gRPC service on `listener` until `shutdown` resolves. The caller binds the
@@ -95,6 +98,9 @@ pub async fn serve(
         .await;
     health
         .set_serving::<EventServiceServer<event::EventApi>>()
+        .await;
+    health
+        .set_serving::<AccessServiceServer<access::AccessApi>>()
         .await;
 
     tonic::transport::Server::builder()

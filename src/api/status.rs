@@ -117,3 +117,14 @@ mod tests {
         assert_eq!(images_to_status(c).code(), Code::NotFound);
     }
 }
+
+/// A refused credential: `UNAUTHENTICATED` when there is none or it is not valid,
+/// `PERMISSION_DENIED` when it is valid but not for this call.
+pub fn auth_status(e: crate::auth::AuthError) -> Status {
+    use crate::auth::AuthError;
+    match e {
+        AuthError::Missing | AuthError::Refused(_) => Status::unauthenticated(e.to_string()),
+        AuthError::Forbidden(_) => Status::permission_denied(e.to_string()),
+        AuthError::Internal(_) => Status::unavailable(e.to_string()),
+    }
+}

@@ -16,6 +16,14 @@ pub const CA_KEY: &str = "ca.key";
 pub const HOST_CERT: &str = "host.crt";
 pub const HOST_KEY: &str = "host.key";
 
+/// A client certificate just signed.
+#[derive(Debug, Clone)]
+pub struct SignedClient {
+    pub cert_pem: String,
+    pub ca_pem: String,
+    pub fingerprint: String,
+}
+
 /// What a joining host receives.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Issued {
@@ -102,6 +110,31 @@ impl Host {
             ca_key_pem: ca.key_pem().to_string(),
             cert_pem,
         }))
+    }
+
+    /// Signs an API client's CSR (role `client`, CN `name`); returns the certificate, the CA
+    /// certificate and the certificate's fingerprint. Only the CSR's public key is used.
+    pub fn sign_client(&self, csr_pem: &str, name: &str) -> Result<SignedClient, ClusterError> {
+        let ca = self.ca()?.ok_or_else(|| {
+            ClusterError::FailedPrecondition(format!(
+                "host {} has no cluster CA (it is not a member of a cluster)",
+                self.name()
+            ))
+        })?;
+        let cert_pem = ca
+            .issue(csr_pem, Role::Client, name, &[])
+            .map_err(|e| ClusterError::InvalidArgument(format!("csr_pem: {e}")))?;
+        let fingerprint = ca::fingerprint_pem(&cert_pem).map_err(tls_err)?;
+        Ok(SignedClient {
+            cert_pem,
+            ca_pem: ca.cert_pem.clone(),
+            fingerprint,
+        })
+    }
+
+    /// The cluster CA certificate (PEM), once this host has it.
+    pub fn ca_pem(&self) -> Option<String> {
+        self.tls_dir().read(CA_CERT).ok().flatten()
     }
 
     /// On the joining host: keeps what the leader issued, with the key made for the CSR.

@@ -1,6 +1,7 @@
 //! Plain domain types and their validation. Owns: ids, names, folder paths, host records.
 //! May use: nothing of ours (only serde). Everything here is pure and cheap to clone.
 
+pub mod credential;
 pub mod folder;
 pub mod guest;
 pub mod host;

@@ -68,6 +68,19 @@ fn dispatch(kv: &mut impl Kv, req: &Request) -> Result<Outcome, KvError> {
         Command::Spec(c) => super::specs::apply(kv, at, c),
         Command::Image(c) => super::images::apply(kv, at, c),
         Command::Pool(c) => super::pools::apply(kv, at, c),
+        Command::JoinHost {
+            token_id,
+            secret_sha256,
+            host,
+            cert_fingerprint,
+        } => {
+            let out = cluster::consume_token(kv, at, token_id, secret_sha256, host)?;
+            if matches!(out, Outcome::Applied(_)) {
+                super::host_certs::put(kv, &host.name, cert_fingerprint)?;
+            }
+            Ok(out)
+        }
+        Command::SetHostCert { host, fingerprint } => super::host_certs::set(kv, host, fingerprint),
     }
 }
 

@@ -199,6 +199,7 @@ pub fn remove_host(kv: &mut impl Kv, name: &str) -> Result<Outcome, KvError> {
     kv.delete(Table::Hosts, name.as_bytes())?;
     super::hosts::forget(kv, name)?;
     super::http_addrs::forget(kv, name)?;
+    super::host_certs::forget(kv, name)?;
     for mut pool in super::pools::list(kv)? {
         let observed = pool.hosts.remove(name).is_some();
         let before = pool.spec.hosts.len();

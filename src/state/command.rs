@@ -75,6 +75,20 @@ pub enum Command {
     Spec(super::specs::SpecCommand),
     Image(super::images::ImageCommand),
     Pool(super::pools::PoolCommand),
+    /// `ConsumeJoinToken` plus the fingerprint of the certificate the leader signed for the
+    /// host (`state::host_certs`). Appended here (not a field of `ConsumeJoinToken`) so that
+    /// log entries written before certificates still decode.
+    JoinHost {
+        token_id: String,
+        secret_sha256: String,
+        host: HostRecord,
+        cert_fingerprint: String,
+    },
+    /// Records a member's certificate fingerprint (the first host's, after bootstrap).
+    SetHostCert {
+        host: String,
+        fingerprint: String,
+    },
 }
 
 impl Command {
@@ -95,6 +109,8 @@ impl Command {
             Command::Spec(c) => c.target(),
             Command::Image(c) => c.target(),
             Command::Pool(c) => c.target(),
+            Command::JoinHost { host, .. } => host.name.clone(),
+            Command::SetHostCert { host, .. } => host.clone(),
         }
     }
 
@@ -116,6 +132,8 @@ impl Command {
             Command::Spec(c) => c.kind(),
             Command::Image(c) => c.kind(),
             Command::Pool(c) => c.kind(),
+            Command::JoinHost { .. } => "join_host",
+            Command::SetHostCert { .. } => "set_host_cert",
         }
     }
 }

@@ -25,11 +25,15 @@ pub enum Table {
     Pools,
     Events,
     Changes,
+    /// API credentials by name (`state::credentials`).
+    Credentials,
+    /// `fp:<sha256>` and `tok:<id>` to a credential's name.
+    CredentialIndex,
 }
 
 impl Table {
     /// In declaration order: `t as usize` indexes this array.
-    pub const ALL: [Table; 13] = [
+    pub const ALL: [Table; 15] = [
         Table::Meta,
         Table::Hosts,
         Table::Tokens,
@@ -43,6 +47,8 @@ impl Table {
         Table::Pools,
         Table::Events,
         Table::Changes,
+        Table::Credentials,
+        Table::CredentialIndex,
     ];
 
     pub fn name(self) -> &'static str {
@@ -60,6 +66,8 @@ impl Table {
             Table::Pools => "pools",
             Table::Events => "events",
             Table::Changes => "changes",
+            Table::Credentials => "credentials",
+            Table::CredentialIndex => "credential_index",
         }
     }
 

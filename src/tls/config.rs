@@ -77,12 +77,26 @@ pub fn server(ca_pem: &str, cert_pem: &str, key_pem: &str) -> Result<Arc<ServerC
     Ok(Arc::new(cfg))
 }
 
-/// What a host (to other hosts) or an API client uses; `identity` is (cert, key) PEM.
+/// What a host (to other hosts) or an API client uses; `identity` is (cert, key) PEM. The
+/// server must present a certificate of the cluster CA; its names are not checked against the
+/// address dialled (`ClusterCa`), since only the cluster's own hosts hold such certificates
+/// and users reach hosts by names and addresses a certificate cannot all list.
 pub fn client(ca_pem: &str, identity: Option<(&str, &str)>) -> Result<Arc<ClientConfig>, TlsError> {
+    let webpki = WebPkiServerVerifier::builder_with_provider(Arc::new(roots(ca_pem)?), provider())
+        .build()
+        .map_err(|e| TlsError::Config {
+            what: "verify server certificates",
+            message: e.to_string(),
+        })?;
+    let verifier = Arc::new(ClusterCa {
+        webpki,
+        provider: provider(),
+    });
     let b = ClientConfig::builder_with_provider(provider())
         .with_safe_default_protocol_versions()
         .map_err(bad("choose TLS versions"))?
-        .with_root_certificates(roots(ca_pem)?);
+        .dangerous()
+        .with_custom_certificate_verifier(verifier);
     let mut cfg = match identity {
         Some((cert, k)) => b
             .with_client_auth_cert(vec![CertificateDer::from(cert_der(cert)?)], key(k)?)
@@ -91,6 +105,102 @@ pub fn client(ca_pem: &str, identity: Option<(&str, &str)>) -> Result<Arc<Client
     };
     cfg.alpn_protocols = vec![b"h2".to_vec()];
     Ok(Arc::new(cfg))
+}
+
+/// A server config with a throwaway self-signed certificate, for a host that has none yet.
+pub fn self_signed_server(name: &str) -> Result<Arc<ServerConfig>, TlsError> {
+    let key = rcgen::KeyPair::generate().map_err(|e| TlsError::Cert {
+        what: "generate a temporary key",
+        message: e.to_string(),
+    })?;
+    let cert = rcgen::CertificateParams::new(vec![name.to_string()])
+        .and_then(|p| p.self_signed(&key))
+        .map_err(|e| TlsError::Cert {
+            what: "make a temporary certificate",
+            message: e.to_string(),
+        })?;
+    let mut cfg = ServerConfig::builder_with_provider(provider())
+        .with_safe_default_protocol_versions()
+        .map_err(bad("choose TLS versions"))?
+        .with_no_client_auth()
+        .with_single_cert(
+            vec![cert.der().clone()],
+            PrivateKeyDer::try_from(key.serialize_der()).map_err(|e| TlsError::Config {
+                what: "use the temporary key",
+                message: e.to_string(),
+            })?,
+        )
+        .map_err(bad("load the temporary certificate"))?;
+    cfg.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    Ok(Arc::new(cfg))
+}
+
+/// Verifies the chain against the cluster CA; a certificate that chains to it but does not
+/// name the address dialled is still accepted (see `client`).
+#[derive(Debug)]
+struct ClusterCa {
+    webpki: Arc<WebPkiServerVerifier>,
+    provider: Arc<CryptoProvider>,
+}
+
+impl ServerCertVerifier for ClusterCa {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        server_name: &ServerName<'_>,
+        ocsp_response: &[u8],
+        now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        match self.webpki.verify_server_cert(
+            end_entity,
+            intermediates,
+            server_name,
+            ocsp_response,
+            now,
+        ) {
+            // webpki checks the name only after the chain verified.
+            Err(rustls::Error::InvalidCertificate(
+                rustls::CertificateError::NotValidForName
+                | rustls::CertificateError::NotValidForNameContext { .. },
+            )) => Ok(ServerCertVerified::assertion()),
+            other => other,
+        }
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.provider.signature_verification_algorithms,
+        )
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.provider.signature_verification_algorithms,
+        )
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.provider
+            .signature_verification_algorithms
+            .supported_schemes()
+    }
 }
 
 /// What a joining host uses before it has the CA: trust pinned to `ca_fingerprint`.

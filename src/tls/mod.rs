@@ -6,6 +6,7 @@
 //! "Not built yet").
 //! May use: nothing of ours; `rcgen`, `rustls`, `x509-parser`, `sha2`, `ring`.
 
+pub mod acceptor;
 pub mod ca;
 pub mod config;
 pub mod files;

@@ -1,0 +1,186 @@
+//! The tower layer in front of every service on a host's listeners: decides from the path
+//! what a call needs (`Need`), authenticates the caller (`rules`), refuses with
+//! `UNAUTHENTICATED` / `PERMISSION_DENIED` before any handler runs, and otherwise hands the
+//! `Principal` to the handler in the request's extensions.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use http::{HeaderMap, Method, Request, Response};
+use tonic::transport::server::UdsConnectInfo;
+
+use super::rules::{authenticate, Caller};
+use super::{AuthError, Principal};
+use crate::cluster::Host;
+use crate::tls::acceptor::PeerInfo;
+
+/// What a call needs, by its path.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Need {
+    /// Health checks and the join request (a joining host has no certificate yet; its token
+    /// is the credential, checked by the leader).
+    Open,
+    /// Host-to-host transport: a member host's certificate.
+    Host,
+    /// Everything else: any authenticated principal.
+    Principal,
+}
+
+pub fn need(path: &str) -> Need {
+    const TRANSPORT: &str = "/quantix.internal.v1.RaftTransport/";
+    if path.starts_with("/grpc.health.v1.Health/")
+        || path == "/quantix.internal.v1.RaftTransport/Join"
+    {
+        Need::Open
+    } else if path.starts_with(TRANSPORT) {
+        Need::Host
+    } else {
+        Need::Principal
+    }
+}
+
+/// A second way in, for the web listener: the dashboard's session cookie. `None` when the
+/// request carries no session at all (then the usual rules decide).
+pub trait SessionCheck: Send + Sync {
+    fn check(&self, method: &Method, headers: &HeaderMap) -> Option<Result<Principal, AuthError>>;
+}
+
+#[derive(Clone)]
+pub struct AuthLayer {
+    host: Host,
+    sessions: Option<Arc<dyn SessionCheck>>,
+}
+
+impl AuthLayer {
+    pub fn new(host: Host) -> AuthLayer {
+        AuthLayer {
+            host,
+            sessions: None,
+        }
+    }
+
+    pub fn with_sessions(mut self, sessions: Arc<dyn SessionCheck>) -> AuthLayer {
+        self.sessions = Some(sessions);
+        self
+    }
+
+    /// The principal behind `req`, or why there is none acceptable for `need`.
+    pub fn decide<B>(&self, req: &Request<B>, need: Need) -> Result<Option<Principal>, AuthError> {
+        if need == Need::Open {
+            return Ok(None);
+        }
+        let ext = req.extensions();
+        let caller = Caller {
+            unix_uid: ext
+                .get::<UdsConnectInfo>()
+                .and_then(|u| u.peer_cred)
+                .map(|c| c.uid()),
+            certs: ext
+                .get::<PeerInfo>()
+                .and_then(|p| p.certs.as_deref())
+                .map(|v| v.as_slice()),
+            headers: Some(req.headers()),
+        };
+        let principal = match authenticate(&self.host, &caller) {
+            Err(AuthError::Missing) => match &self.sessions {
+                Some(s) => match s.check(req.method(), req.headers()) {
+                    Some(r) => r?,
+                    None => return Err(AuthError::Missing),
+                },
+                None => return Err(AuthError::Missing),
+            },
+            other => other?,
+        };
+        if need == Need::Host && !matches!(principal, Principal::Host { .. }) {
+            return Err(AuthError::Forbidden(format!(
+                "{} may not use the host-to-host transport; only member hosts may",
+                principal.describe()
+            )));
+        }
+        Ok(Some(principal))
+    }
+}
+
+impl<S> tower::Layer<S> for AuthLayer {
+    type Service = Auth<S>;
+
+    fn layer(&self, inner: S) -> Auth<S> {
+        Auth {
+            inner,
+            layer: self.clone(),
+        }
+    }
+}
+
+#[derive(Clone)]
+pub struct Auth<S> {
+    inner: S,
+    layer: AuthLayer,
+}
+
+type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
+
+impl<S, B, R> tower::Service<Request<B>> for Auth<S>
+where
+    S: tower::Service<Request<B>, Response = Response<R>> + Clone + Send + 'static,
+    S::Future: Send,
+    S::Error: Send,
+    B: Send + 'static,
+    R: Default + Send + 'static,
+{
+    type Response = Response<R>;
+    type Error = S::Error;
+    type Future = BoxFuture<Result<Response<R>, S::Error>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), S::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut req: Request<B>) -> Self::Future {
+        let need = need(req.uri().path());
+        match self.layer.decide(&req, need) {
+            Ok(principal) => {
+                if let Some(p) = principal {
+                    req.extensions_mut().insert(p);
+                }
+                // The clone is ready-polled next time; this one was polled by the caller.
+                let clone = self.inner.clone();
+                let mut inner = std::mem::replace(&mut self.inner, clone);
+                Box::pin(inner.call(req))
+            }
+            Err(e) => {
+                metrics::counter!("quantix_auth_refused_total", "need" => format!("{need:?}").to_lowercase()).increment(1);
+                tracing::info!(path = %req.uri().path(), error = %e, "refused an unauthenticated call");
+                let status = crate::api::status::auth_status(e);
+                Box::pin(std::future::ready(Ok(status.into_http::<R>())))
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn what_each_path_needs() {
+        assert_eq!(need("/grpc.health.v1.Health/Check"), Need::Open);
+        assert_eq!(need("/quantix.internal.v1.RaftTransport/Join"), Need::Open);
+        assert_eq!(
+            need("/quantix.internal.v1.RaftTransport/AppendEntries"),
+            Need::Host
+        );
+        assert_eq!(
+            need("/quantix.internal.v1.RaftTransport/Forward"),
+            Need::Host
+        );
+        assert_eq!(need("/quantix.v1.VmService/CreateVm"), Need::Principal);
+        assert_eq!(
+            need("/grpc.reflection.v1.ServerReflection/ServerReflectionInfo"),
+            Need::Principal
+        );
+        assert_eq!(need("/quantix.internal.v1.RaftTransport/JoinX"), Need::Host);
+    }
+}
