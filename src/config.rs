@@ -276,6 +276,12 @@ impl Config {
             .unwrap_or_else(|| self.grpc_addr.to_string())
     }
 
+    /// The host's administrator socket: gRPC without TLS, for root (or the daemon's user) on
+    /// this machine only (mode 0600). `quantix --endpoint unix://PATH`.
+    pub fn socket_path(&self) -> PathBuf {
+        self.data_dir.join("quantixd.sock")
+    }
+
     /// The `host:port` browsers use to reach this host's HTTP listener (the dashboard).
     pub fn advertised_http(&self) -> String {
         if let Some(a) = &self.advertise_http_addr {

@@ -39,8 +39,10 @@ async fn bad_config_is_refused_naming_the_key() -> anyhow::Result<()> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn garbage_on_every_port_never_kills_the_daemon() -> anyhow::Result<()> {
     let mut c = Cluster::form(1, 1, Opts::default()).await?;
-    // Malformed internal messages.
-    let mut t = RaftTransportClient::new(c.nodes[0].channel().await?);
+    // Malformed internal messages, sent with a member host's certificate (anything else is
+    // refused before decoding: see the security tests).
+    let host_tls = c.nodes[0].host_tls()?;
+    let mut t = RaftTransportClient::new(c.nodes[0].channel_with(host_tls).await?);
     let junk = Envelope {
         format: 1,
         payload: vec![0xff; 64],
@@ -146,8 +148,9 @@ async fn request_ids_make_retries_safe() -> anyhow::Result<()> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn output_into_a_closed_pipe_exits_quietly() -> anyhow::Result<()> {
     let c = Cluster::form(1, 1, Opts::default()).await?;
-    let mut child = Command::new(cluster_tests::bin("quantix"))
-        .args(["--endpoint", &c.nodes[0].endpoint(), "spec", "timezones"])
+    let mut child = c.nodes[0]
+        .cli_command()
+        .args(["spec", "timezones"])
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()?;

@@ -26,16 +26,21 @@ async fn paths_on(node: &Node) -> anyhow::Result<Vec<String>> {
     Ok(r.folders.into_iter().map(|f| f.path).collect())
 }
 
+/// A host's address and the TLS config to reach it as `admin`.
+type Target = (String, std::sync::Arc<rustls::ClientConfig>);
+
 async fn connect_any(
-    endpoints: &[String],
+    endpoints: &[Target],
     start: usize,
 ) -> Option<(usize, FolderServiceClient<Channel>)> {
     for k in 0..endpoints.len() {
         let i = (start + k) % endpoints.len();
-        if let Ok(ch) = Channel::from_shared(endpoints[i].clone())
+        let (addr, tls) = &endpoints[i];
+        let connector = quantix::tls::connector::Connector::fixed(tls.clone());
+        if let Ok(ch) = quantix::raft::network::endpoint(addr)
             .ok()?
             .connect_timeout(Duration::from_millis(300))
-            .connect()
+            .connect_with_connector(connector)
             .await
         {
             return Some((i, FolderServiceClient::new(ch)));
@@ -48,7 +53,11 @@ async fn connect_any(
 async fn leader_sigkill_under_writes_loses_nothing_acknowledged() -> anyhow::Result<()> {
     let mut c = Cluster::form(3, 3, Opts::default()).await?;
     let leader = c.wait_for_leader(T).await?;
-    let endpoints: Vec<String> = c.nodes.iter().map(|n| n.endpoint()).collect();
+    let endpoints: Vec<Target> = c
+        .nodes
+        .iter()
+        .map(|n| Ok((n.addr(), n.admin_tls()?)))
+        .collect::<anyhow::Result<_>>()?;
     let acked = Arc::new(Mutex::new(Vec::<(String, Instant)>::new()));
     let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let mut writers = Vec::new();

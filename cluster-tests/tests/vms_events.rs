@@ -315,16 +315,9 @@ async fn events_follow_prints_new_events_as_they_happen() -> anyhow::Result<()> 
     use std::io::{BufRead, BufReader};
     let c = Cluster::form(1, 1, Opts::default()).await?;
     let n = &c.nodes[0];
-    let mut follow = std::process::Command::new(cluster_tests::bin_dir().join("quantix"))
-        .args([
-            "--endpoint",
-            &n.endpoint(),
-            "events",
-            "list",
-            "--limit",
-            "1",
-            "--follow",
-        ])
+    let mut follow = n
+        .cli_command()
+        .args(["events", "list", "--limit", "1", "--follow"])
         .stdout(std::process::Stdio::piped())
         .spawn()?;
     let stdout = follow.stdout.take().expect("piped stdout");

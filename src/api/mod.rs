@@ -34,6 +34,8 @@ use crate::proto::v1::vm_service_server::VmServiceServer;
 pub enum ServeError {
     #[error("reflection service: {0}")]
     Reflection(String),
+    #[error("TLS: {0}")]
+    Tls(String),
     #[error("gRPC server: {0}")]
     Transport(#[from] tonic::transport::Error),
 }
@@ -64,13 +66,16 @@ pub fn public_routes(host: &Host) -> tonic::service::Routes {
         .add_service(AccessServiceServer::new(access::AccessApi { host: h() }))
 }
 
-/// Serves every gRPC service on `listener` until `shutdown` resolves. The caller binds the
-/// listener, so tests can use port 0.
+/// Serves every gRPC service until `shutdown` resolves: on `listener` over TLS (the host's
+/// certificate; `tls::acceptor`) and, when given, on the host's root-only Unix `socket`. Every
+/// call goes through `auth::AuthLayer` first. The caller binds both, so tests can use port 0.
 pub async fn serve(
     listener: TcpListener,
+    socket: Option<tokio::net::UnixListener>,
     host: Host,
-    shutdown: impl Future<Output = ()>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServeError> {
+    use futures::FutureExt;
     let reflection = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(crate::proto::FILE_DESCRIPTOR_SET)
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
@@ -103,8 +108,8 @@ pub async fn serve(
         .set_serving::<AccessServiceServer<access::AccessApi>>()
         .await;
 
-    tonic::transport::Server::builder()
-        .tcp_nodelay(true)
+    let router = tonic::transport::Server::builder()
+        .layer(crate::auth::AuthLayer::new(host.clone()))
         .add_routes(public_routes(&host))
         .add_service(health_service)
         .add_service(reflection)
@@ -112,13 +117,26 @@ pub async fn serve(
             RaftTransportServer::new(TransportService::new(host.clone()))
                 .max_decoding_message_size(MAX_MESSAGE)
                 .max_encoding_message_size(MAX_MESSAGE),
-        )
-        // The listener comes from the caller, so the builder's `tcp_nodelay` does not reach the
-        // accepted sockets: set it here, or Nagle's algorithm holds back replies for ~40 ms.
-        .serve_with_incoming_shutdown(
-            tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true)),
-            shutdown,
-        )
-        .await?;
+        );
+    let shutdown = shutdown.shared();
+    let local = socket.map(|sock| {
+        let router = router.clone();
+        let stop = shutdown.clone();
+        tokio::spawn(async move {
+            let incoming = tokio_stream::wrappers::UnixListenerStream::new(sock);
+            if let Err(e) = router.serve_with_incoming_shutdown(incoming, stop).await {
+                tracing::error!(error = %e, "unix socket listener stopped");
+            }
+        })
+    });
+    let acceptor = crate::tls::acceptor::Acceptor::new(host.tls_dir().clone())
+        .map_err(|e| ServeError::Tls(e.to_string()))?;
+    let served = router
+        .serve_with_incoming_shutdown(crate::tls::acceptor::incoming(listener, acceptor), shutdown)
+        .await;
+    if let Some(l) = local {
+        l.abort();
+    }
+    served?;
     Ok(())
 }

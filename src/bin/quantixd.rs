@@ -90,7 +90,8 @@ async fn run(cfg: quantix::config::Config) -> anyhow::Result<()> {
             tracing::error!(error = %e, "http listener stopped");
         }
     });
-    quantix::api::serve(listener, host.clone(), async {
+    let socket = bind_socket(&cfg.socket_path())?;
+    quantix::api::serve(listener, Some(socket), host.clone(), async {
         let _ = stop_rx.await;
     })
     .await?;
@@ -102,6 +103,27 @@ async fn run(cfg: quantix::config::Config) -> anyhow::Result<()> {
     agent.abort();
     host.shutdown().await;
     Ok(())
+}
+
+/// The administrator socket: a stale one from a previous run is replaced; only the owner
+/// (root, or the daemon's user) may connect.
+fn bind_socket(path: &std::path::Path) -> anyhow::Result<tokio::net::UnixListener> {
+    use std::os::unix::fs::PermissionsExt;
+    match std::fs::remove_file(path) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => {
+            return Err(e).with_context(|| format!("cannot remove stale socket {}", path.display()))
+        }
+    }
+    // Made 0600 from the start (no window with the usual umask), then checked below.
+    let old = rustix::process::umask(rustix::fs::Mode::from_raw_mode(0o177));
+    let bound = tokio::net::UnixListener::bind(path);
+    rustix::process::umask(old);
+    let sock = bound.with_context(|| format!("cannot listen on socket {}", path.display()))?;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
+        .with_context(|| format!("cannot restrict socket {}", path.display()))?;
+    Ok(sock)
 }
 
 async fn wait_for_signal() {

@@ -57,6 +57,12 @@ impl Host {
         }
     }
 
+    /// SHA-256 of this host's own certificate, once it has one.
+    pub fn host_cert_fingerprint(&self) -> Option<String> {
+        let pem = self.tls_dir().read(HOST_CERT).ok().flatten()?;
+        ca::fingerprint_pem(&pem).ok()
+    }
+
     /// SHA-256 of the cluster CA certificate, once this host has it.
     pub fn ca_fingerprint(&self) -> Option<String> {
         let pem = self.tls_dir().read(CA_CERT).ok().flatten()?;

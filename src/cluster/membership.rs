@@ -16,6 +16,7 @@ use super::token::{new_secret, sha256_hex, JoinToken};
 use super::write::LeaderRpc;
 use super::{now_ms, ClusterError, Host};
 use crate::model::{HostId, HostRecord, Role};
+use crate::proto::internal::raft_transport_client::RaftTransportClient;
 use crate::raft::Member;
 use crate::state::{tables, Applied, Command};
 
@@ -130,6 +131,16 @@ impl Host {
             None,
         )
         .await?;
+        if let Some(fingerprint) = self.host_cert_fingerprint() {
+            self.write_ok(
+                Command::SetHostCert {
+                    host: self.name().into(),
+                    fingerprint,
+                },
+                None,
+            )
+            .await?;
+        }
         tracing::info!(cluster = %cluster_id, "bootstrapped a new cluster");
         Ok(cluster_id)
     }
@@ -218,6 +229,16 @@ impl Host {
                 crate::state::cluster::rfc3339(tok.expires_at)
             )));
         }
+        // The joining host trusts only the CA the token names, and checks it before it sends
+        // anything (the token's secret included).
+        let fingerprint = tok.ca_fingerprint.clone().ok_or_else(|| {
+            ClusterError::InvalidArgument(
+                "join token names no cluster CA fingerprint; make a new one with `quantix cluster token`"
+                    .into(),
+            )
+        })?;
+        let pinned = crate::tls::config::pinned(&fingerprint)
+            .map_err(|e| ClusterError::Internal(e.to_string()))?;
         let key = crate::tls::ca::new_key_and_csr(self.name())
             .map_err(|e| ClusterError::Internal(e.to_string()))?;
         let ask = JoinAsk {
@@ -234,19 +255,24 @@ impl Host {
         };
         let mut last = ClusterError::Unavailable("the token names no reachable member".into());
         for addr in &tok.addrs {
-            match self
-                .call_peer::<JoinAsk, JoinAnswer>(
-                    LeaderRpc::Join,
-                    addr,
-                    &ask,
-                    CATCH_UP + Duration::from_secs(10),
-                )
-                .await
+            let channel = crate::raft::network::channel(
+                addr,
+                crate::tls::connector::Connector::fixed(pinned.clone()),
+            )
+            .map_err(|e| {
+                ClusterError::InvalidArgument(format!("join token address {addr}: {e}"))
+            })?;
+            let client = RaftTransportClient::new(channel);
+            match super::write::call_with::<JoinAsk, JoinAnswer>(
+                client,
+                LeaderRpc::Join,
+                addr,
+                &ask,
+                CATCH_UP + Duration::from_secs(10),
+            )
+            .await
             {
                 Ok(answer) => {
-                    // The token's CA fingerprint is checked when the join connection
-                    // has TLS (`tls::config::pinned`), before anything is sent; not here,
-                    // after admission.
                     if let Some(issued) = &answer.issued {
                         self.store_issued(issued, &key.key_pem)?;
                     }
@@ -297,18 +323,35 @@ impl Host {
                 ask.cluster_id, info.id
             )));
         }
-        // Idempotent on the host id: a retried join after a lost reply must not spend a new token.
+        // Signed before the token is spent so the command can record the certificate's
+        // fingerprint with the host; handed out only if the token is accepted.
+        let issued = self
+            .sign_join(&ask.csr_pem, &ask.host.name, &ask.host.address)?
+            .ok_or_else(|| {
+                ClusterError::FailedPrecondition(format!(
+                    "host {} has no cluster CA to sign the new host's certificate",
+                    self.name()
+                ))
+            })?;
+        let cert_fingerprint = crate::tls::ca::fingerprint_pem(&issued.cert_pem)
+            .map_err(|e| ClusterError::Internal(e.to_string()))?;
+        // Idempotent on the host id: a retried join after a lost reply must not spend a new
+        // token. A retry signs a new certificate, but the first outcome (and fingerprint)
+        // stands, so the retry's certificate is refused: the joiner must not retry with a
+        // certificate other than the one recorded.
         let request_id = format!("join-{}-{}", ask.token_id, ask.host.id);
-        let cmd = Command::ConsumeJoinToken {
+        let cmd = Command::JoinHost {
             token_id: ask.token_id,
             secret_sha256: sha256_hex(&ask.secret),
             host: ask.host.clone(),
+            cert_fingerprint,
         };
         let Applied::HostJoined(rec) = self.write_ok(cmd, Some(request_id)).await? else {
             return Err(ClusterError::internal("unexpected outcome for a join"));
         };
-        // Only a host whose token was accepted gets a certificate.
-        let issued = self.sign_join(&ask.csr_pem, &rec.name, &rec.address)?;
+        self.keep_retried_join_cert(&rec.name, &issued.cert_pem)
+            .await?;
+        let issued = Some(issued);
         let _guard = self.inner.membership_lock.lock().await;
         let member = Member {
             name: rec.name.clone(),
@@ -340,6 +383,28 @@ impl Host {
             cluster_key: self.cluster_key().map(|k| k.to_hex()),
             issued,
         })
+    }
+
+    /// A join retried after a lost reply (or a leader change) gets the first outcome back but
+    /// a newly signed certificate: record that one instead, since it is what the joining host
+    /// will present. Only reached after `JoinHost` with the same token secret and host id.
+    async fn keep_retried_join_cert(&self, name: &str, cert_pem: &str) -> Result<(), ClusterError> {
+        let fingerprint = crate::tls::ca::fingerprint_pem(cert_pem)
+            .map_err(|e| ClusterError::Internal(e.to_string()))?;
+        let recorded =
+            crate::state::host_certs::get(&self.state()?, name).map_err(ClusterError::internal)?;
+        if recorded.as_deref() == Some(fingerprint.as_str()) {
+            return Ok(());
+        }
+        self.write_ok(
+            Command::SetHostCert {
+                host: name.into(),
+                fingerprint,
+            },
+            None,
+        )
+        .await?;
+        Ok(())
     }
 
     /// Removes a member by name; returns the hosts promoted to voter to replace it.

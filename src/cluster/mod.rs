@@ -97,14 +97,14 @@ impl Host {
         }
         .validate()
         .map_err(|e| ClusterError::InvalidArgument(format!("raft settings: {e}")))?;
-        let peers = Peers::default();
+        let tls_dir = crate::tls::files::TlsDir::new(&cfg.data_dir);
+        let peers = Peers::new(crate::tls::connector::Connector::host(tls_dir.clone()));
         let network = NetworkFactory {
             peers: peers.clone(),
         };
         let raft = Raft::new(id, Arc::new(raft_config), network, log, sm.clone())
             .await
             .map_err(ClusterError::internal)?;
-        let tls_dir = crate::tls::files::TlsDir::new(&cfg.data_dir);
         let cluster_key = crate::tls::sealing::ClusterKey::load(&tls_dir)
             .map_err(|e| ClusterError::Internal(format!("cluster key: {e}")))?;
         let inner = Inner {

@@ -210,26 +210,45 @@ impl Host {
         req: &Req,
         timeout: std::time::Duration,
     ) -> Result<Resp, ClusterError> {
-        let env = wire::to_envelope(req).map_err(ClusterError::internal)?;
-        let mut client = self
+        let client = self
             .peers()
             .client(addr)
             .map_err(|e| ClusterError::Unavailable(e.to_string()))?;
-        let mut request = tonic::Request::new(env);
-        request.set_timeout(timeout);
-        let resp = match rpc {
-            LeaderRpc::Forward => client.forward(request).await,
-            LeaderRpc::ReadIndex => client.read_index(request).await,
-            LeaderRpc::Join => client.join(request).await,
-            LeaderRpc::Remove => client.remove_member(request).await,
-            LeaderRpc::MemberStatus => client.member_status(request).await,
-        }
-        .map_err(|s| {
-            ClusterError::Unavailable(format!("host {addr} unreachable: {}", s.message()))
-        })?
-        .into_inner();
-        let result: Result<Resp, ClusterError> =
-            wire::from_envelope("leader reply", &resp).map_err(ClusterError::internal)?;
-        result
+        call_with(client, rpc, addr, req, timeout).await
     }
+}
+
+/// One leader-bound RPC on `client` (a member's channel, or a joining host's pinned one).
+pub(super) async fn call_with<Req: Serialize, Resp: DeserializeOwned>(
+    mut client: crate::proto::internal::raft_transport_client::RaftTransportClient<
+        tonic::transport::Channel,
+    >,
+    rpc: LeaderRpc,
+    addr: &str,
+    req: &Req,
+    timeout: std::time::Duration,
+) -> Result<Resp, ClusterError> {
+    let env = wire::to_envelope(req).map_err(ClusterError::internal)?;
+    let mut request = tonic::Request::new(env);
+    request.set_timeout(timeout);
+    let resp = match rpc {
+        LeaderRpc::Forward => client.forward(request).await,
+        LeaderRpc::ReadIndex => client.read_index(request).await,
+        LeaderRpc::Join => client.join(request).await,
+        LeaderRpc::Remove => client.remove_member(request).await,
+        LeaderRpc::MemberStatus => client.member_status(request).await,
+    }
+    .map_err(|s| match s.code() {
+        tonic::Code::Unauthenticated | tonic::Code::PermissionDenied => {
+            ClusterError::PermissionDenied(format!("host {addr} refused: {}", s.message()))
+        }
+        _ => ClusterError::Unavailable(format!(
+            "host {addr} unreachable: {}",
+            crate::tls::connector::status_detail(&s)
+        )),
+    })?
+    .into_inner();
+    let result: Result<Resp, ClusterError> =
+        wire::from_envelope("leader reply", &resp).map_err(ClusterError::internal)?;
+    result
 }

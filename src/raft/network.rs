@@ -1,6 +1,7 @@
 //! The client side of the host-to-host transport: one long-lived gRPC channel per peer
-//! address, shared by Raft replication, write forwarding and joins. Records when each peer
-//! last answered, which is what "online" means in `cluster status`.
+//! address, shared by Raft replication, write forwarding and joins, over mutual TLS as this
+//! host (`tls::connector`). Records when each peer last answered, which is what "online"
+//! means in `cluster status`.
 
 use openraft::error::{
     InstallSnapshotError, NetworkError, RPCError, RaftError, RemoteError, Unreachable,
@@ -19,6 +20,7 @@ use tonic::transport::{Channel, Endpoint};
 use super::{wire, Member, TypeConfig};
 use crate::proto::internal::raft_transport_client::RaftTransportClient;
 use crate::proto::internal::Envelope;
+use crate::tls::connector::Connector;
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     // A panic while holding these maps cannot leave them inconsistent (single inserts).
@@ -26,13 +28,35 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 /// Channels to peers, by address, and when each host id last answered.
-#[derive(Clone, Default)]
+#[derive(Clone)]
 pub struct Peers {
+    connector: Connector,
     channels: Arc<Mutex<HashMap<String, Channel>>>,
     last_ok: Arc<Mutex<HashMap<u64, Instant>>>,
 }
 
+/// The endpoint for `addr`; tonic speaks plain h2 over the TLS stream a `Connector` makes.
+pub fn endpoint(addr: &str) -> Result<Endpoint, tonic::transport::Error> {
+    Ok(Endpoint::from_shared(format!("http://{addr}"))?
+        .connect_timeout(Duration::from_secs(1))
+        .http2_keep_alive_interval(Duration::from_secs(5))
+        .keep_alive_timeout(Duration::from_secs(5)))
+}
+
+/// A lazy channel to `addr` through `connector`.
+pub fn channel(addr: &str, connector: Connector) -> Result<Channel, tonic::transport::Error> {
+    Ok(endpoint(addr)?.connect_with_connector_lazy(connector))
+}
+
 impl Peers {
+    pub fn new(connector: Connector) -> Peers {
+        Peers {
+            connector,
+            channels: Arc::default(),
+            last_ok: Arc::default(),
+        }
+    }
+
     pub fn client(
         &self,
         addr: &str,
@@ -41,12 +65,7 @@ impl Peers {
         if let Some(ch) = channels.get(addr) {
             return Ok(RaftTransportClient::new(ch.clone()).max_decoding_message_size(usize::MAX));
         }
-        let ch = Endpoint::from_shared(format!("http://{addr}"))?
-            .connect_timeout(Duration::from_secs(1))
-            .tcp_nodelay(true)
-            .http2_keep_alive_interval(Duration::from_secs(5))
-            .keep_alive_timeout(Duration::from_secs(5))
-            .connect_lazy();
+        let ch = channel(addr, self.connector.clone())?;
         channels.insert(addr.to_string(), ch.clone());
         Ok(RaftTransportClient::new(ch).max_decoding_message_size(usize::MAX))
     }

@@ -9,6 +9,7 @@
 pub mod acceptor;
 pub mod ca;
 pub mod config;
+pub mod connector;
 pub mod files;
 pub mod sealing;
 
