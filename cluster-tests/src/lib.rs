@@ -239,11 +239,15 @@ impl Node {
         let name = self.name.clone();
         wait_for(
             Duration::from_secs(20),
-            &format!("{name} to accept on port {port}"),
-            || async move {
-                tokio::net::TcpStream::connect(("127.0.0.1", port))
-                    .await
-                    .is_ok()
+            &format!("{name} to accept on port {port} and its socket"),
+            || {
+                let socket = self.socket();
+                async move {
+                    tokio::net::TcpStream::connect(("127.0.0.1", port))
+                        .await
+                        .is_ok()
+                        && tokio::net::UnixStream::connect(socket).await.is_ok()
+                }
             },
         )
         .await

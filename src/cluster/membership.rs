@@ -1,22 +1,17 @@
 //! Membership: bootstrap, join tokens, joins, removal, and the leader's controller that keeps
 //! at most `max_voters` voters (promoting non-voters when a voter goes away).
 //!
-//! A join is: the new host sends the token's id and secret to any member (`Join`); the leader
-//! spends the token through Raft (`ConsumeJoinToken`: checked in `apply`, so a token works on
-//! every member and exactly once), adds the host as a learner, waits for it to catch up, and
-//! promotes it if there is room for a voter.
+//! Joins themselves are in `cluster::join`.
 
 use openraft::error::{ClientWriteError, RaftError};
 use openraft::ChangeMembers;
-use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use super::token::{new_secret, sha256_hex, JoinToken};
 use super::write::LeaderRpc;
 use super::{now_ms, ClusterError, Host};
-use crate::model::{HostId, HostRecord, Role};
-use crate::proto::internal::raft_transport_client::RaftTransportClient;
+use crate::model::{HostId, HostRecord};
 use crate::raft::Member;
 use crate::state::{tables, Applied, Command};
 
@@ -25,28 +20,7 @@ pub const TOKEN_TTL: Duration = Duration::from_secs(3600);
 /// How long a joining host may take to catch up before the join fails.
 pub(super) const CATCH_UP: Duration = Duration::from_secs(60);
 
-/// What the new host sends to a member.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub(super) struct JoinAsk {
-    cluster_id: String,
-    token_id: String,
-    secret: String,
-    host: HostRecord,
-    /// A CSR for the joining host's key (PEM); the leader signs it.
-    csr_pem: String,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct JoinAnswer {
-    pub cluster_id: String,
-    pub role: Role,
-    /// The cluster key (hex), for sealing and opening spec secrets.
-    pub cluster_key: Option<String>,
-    /// The joining host's certificate, the CA and its key (`cluster::certs`).
-    pub issued: Option<super::certs::Issued>,
-}
-
-fn change_err(e: RaftError<u64, ClientWriteError<u64, Member>>) -> ClusterError {
+pub(super) fn change_err(e: RaftError<u64, ClientWriteError<u64, Member>>) -> ClusterError {
     match e {
         RaftError::APIError(ClientWriteError::ForwardToLeader(f)) => ClusterError::NotLeader {
             leader: f.leader_node,
@@ -201,210 +175,6 @@ impl Host {
             ca_fingerprint: self.ca_fingerprint(),
         };
         Ok((token.encode(), expires_at))
-    }
-
-    /// Runs on the new host: asks the cluster in the token to admit it.
-    pub async fn join(&self, token: &str) -> Result<JoinAnswer, ClusterError> {
-        if self.is_member()
-            || self
-                .raft()
-                .is_initialized()
-                .await
-                .map_err(ClusterError::internal)?
-        {
-            let id = self
-                .cluster_info()?
-                .map(|c| c.id)
-                .unwrap_or_else(|| "(unknown)".into());
-            return Err(ClusterError::AlreadyMember(format!(
-                "host {} already belongs to cluster {id}; join refused",
-                self.name()
-            )));
-        }
-        let tok =
-            JoinToken::decode(token).map_err(|e| ClusterError::InvalidArgument(e.to_string()))?;
-        if tok.expires_at <= now_ms() {
-            return Err(ClusterError::FailedPrecondition(format!(
-                "join token expired at {}; make a new one with `quantix cluster token`",
-                crate::state::cluster::rfc3339(tok.expires_at)
-            )));
-        }
-        // The joining host trusts only the CA the token names, and checks it before it sends
-        // anything (the token's secret included).
-        let fingerprint = tok.ca_fingerprint.clone().ok_or_else(|| {
-            ClusterError::InvalidArgument(
-                "join token names no cluster CA fingerprint; make a new one with `quantix cluster token`"
-                    .into(),
-            )
-        })?;
-        let pinned = crate::tls::config::pinned(&fingerprint)
-            .map_err(|e| ClusterError::Internal(e.to_string()))?;
-        let key = crate::tls::ca::new_key_and_csr(self.name())
-            .map_err(|e| ClusterError::Internal(e.to_string()))?;
-        let ask = JoinAsk {
-            csr_pem: key.csr_pem.clone(),
-            cluster_id: tok.cluster_id.clone(),
-            token_id: tok.token_id.clone(),
-            secret: tok.secret.clone(),
-            host: HostRecord {
-                id: self.id(),
-                name: self.name().into(),
-                address: self.member().addr,
-                joined_at: 0,
-            },
-        };
-        let mut last = ClusterError::Unavailable("the token names no reachable member".into());
-        for addr in &tok.addrs {
-            let channel = crate::raft::network::channel(
-                addr,
-                crate::tls::connector::Connector::fixed(pinned.clone()),
-            )
-            .map_err(|e| {
-                ClusterError::InvalidArgument(format!("join token address {addr}: {e}"))
-            })?;
-            let client = RaftTransportClient::new(channel);
-            match super::write::call_with::<JoinAsk, JoinAnswer>(
-                client,
-                LeaderRpc::Join,
-                addr,
-                &ask,
-                CATCH_UP + Duration::from_secs(10),
-            )
-            .await
-            {
-                Ok(answer) => {
-                    if let Some(issued) = &answer.issued {
-                        self.store_issued(issued, &key.key_pem)?;
-                    }
-                    if let Some(hex) = &answer.cluster_key {
-                        let key = crate::tls::sealing::ClusterKey::from_hex(hex)
-                            .map_err(|e| ClusterError::Internal(e.to_string()))?;
-                        self.install_cluster_key(key)?;
-                    }
-                    self.raft()
-                        .wait(Some(CATCH_UP))
-                        .metrics(
-                            |m| m.membership_config.nodes().any(|(id, _)| *id == self.id()),
-                            "joined membership",
-                        )
-                        .await
-                        .map_err(|e| {
-                            ClusterError::Unavailable(format!(
-                                "admitted, but the membership did not arrive here: {e}"
-                            ))
-                        })?;
-                    tracing::info!(cluster = %answer.cluster_id, role = answer.role.as_str(), "joined cluster");
-                    return Ok(answer);
-                }
-                Err(e) if e.is_retryable() => last = e,
-                Err(e) => return Err(e),
-            }
-        }
-        Err(last)
-    }
-
-    /// Any member: hand a join request to the leader.
-    pub(super) async fn handle_join(&self, ask: JoinAsk) -> Result<JoinAnswer, ClusterError> {
-        self.leader_call(LeaderRpc::Join, &ask, |h, a| async move {
-            h.join_as_leader(a).await
-        })
-        .await
-    }
-
-    async fn join_as_leader(&self, ask: JoinAsk) -> Result<JoinAnswer, ClusterError> {
-        let info = self
-            .cluster_info()?
-            .ok_or_else(|| ClusterError::NotInitialized {
-                host: self.name().into(),
-            })?;
-        if info.id != ask.cluster_id {
-            return Err(ClusterError::PermissionDenied(format!(
-                "join token is for cluster {}, but this is cluster {}",
-                ask.cluster_id, info.id
-            )));
-        }
-        // Signed before the token is spent so the command can record the certificate's
-        // fingerprint with the host; handed out only if the token is accepted.
-        let issued = self
-            .sign_join(&ask.csr_pem, &ask.host.name, &ask.host.address)?
-            .ok_or_else(|| {
-                ClusterError::FailedPrecondition(format!(
-                    "host {} has no cluster CA to sign the new host's certificate",
-                    self.name()
-                ))
-            })?;
-        let cert_fingerprint = crate::tls::ca::fingerprint_pem(&issued.cert_pem)
-            .map_err(|e| ClusterError::Internal(e.to_string()))?;
-        // Idempotent on the host id: a retried join after a lost reply must not spend a new
-        // token. A retry signs a new certificate, but the first outcome (and fingerprint)
-        // stands, so the retry's certificate is refused: the joiner must not retry with a
-        // certificate other than the one recorded.
-        let request_id = format!("join-{}-{}", ask.token_id, ask.host.id);
-        let cmd = Command::JoinHost {
-            token_id: ask.token_id,
-            secret_sha256: sha256_hex(&ask.secret),
-            host: ask.host.clone(),
-            cert_fingerprint,
-        };
-        let Applied::HostJoined(rec) = self.write_ok(cmd, Some(request_id)).await? else {
-            return Err(ClusterError::internal("unexpected outcome for a join"));
-        };
-        self.keep_retried_join_cert(&rec.name, &issued.cert_pem)
-            .await?;
-        let issued = Some(issued);
-        let _guard = self.inner.membership_lock.lock().await;
-        let member = Member {
-            name: rec.name.clone(),
-            addr: rec.address.clone(),
-        };
-        tokio::time::timeout(CATCH_UP, self.raft().add_learner(rec.id, member, true))
-            .await
-            .map_err(|_| {
-                ClusterError::Unavailable(format!(
-                    "host {} did not catch up within {CATCH_UP:?}",
-                    rec.name
-                ))
-            })?
-            .map_err(change_err)?;
-        let (_, voters) = self.membership();
-        let role = if (voters.len() as u32) < info.max_voters {
-            self.raft()
-                .change_membership(ChangeMembers::AddVoterIds(BTreeSet::from([rec.id])), true)
-                .await
-                .map_err(change_err)?;
-            Role::Voter
-        } else {
-            Role::NonVoter
-        };
-        tracing::info!(host = %rec.name, role = role.as_str(), "admitted host");
-        Ok(JoinAnswer {
-            cluster_id: info.id,
-            role,
-            cluster_key: self.cluster_key().map(|k| k.to_hex()),
-            issued,
-        })
-    }
-
-    /// A join retried after a lost reply (or a leader change) gets the first outcome back but
-    /// a newly signed certificate: record that one instead, since it is what the joining host
-    /// will present. Only reached after `JoinHost` with the same token secret and host id.
-    async fn keep_retried_join_cert(&self, name: &str, cert_pem: &str) -> Result<(), ClusterError> {
-        let fingerprint = crate::tls::ca::fingerprint_pem(cert_pem)
-            .map_err(|e| ClusterError::Internal(e.to_string()))?;
-        let recorded =
-            crate::state::host_certs::get(&self.state()?, name).map_err(ClusterError::internal)?;
-        if recorded.as_deref() == Some(fingerprint.as_str()) {
-            return Ok(());
-        }
-        self.write_ok(
-            Command::SetHostCert {
-                host: name.into(),
-                fingerprint,
-            },
-            None,
-        )
-        .await?;
-        Ok(())
     }
 
     /// Removes a member by name; returns the hosts promoted to voter to replace it.

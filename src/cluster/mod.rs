@@ -6,6 +6,7 @@
 mod batch;
 pub mod certs;
 pub mod error;
+mod join;
 mod membership;
 mod status;
 pub mod token;
@@ -13,7 +14,7 @@ mod transport;
 mod write;
 
 pub use error::ClusterError;
-pub use membership::JoinAnswer;
+pub use join::JoinAnswer;
 pub use status::{ClusterStatus, MemberStatus};
 pub use transport::TransportService;
 

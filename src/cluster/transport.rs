@@ -5,7 +5,7 @@
 use serde::{de::DeserializeOwned, Serialize};
 use tonic::{Request, Response, Status};
 
-use super::membership::JoinAsk;
+use super::join::JoinAsk;
 use super::{ClusterError, Host};
 use crate::proto::internal::raft_transport_server::RaftTransport;
 use crate::proto::internal::Envelope;
@@ -70,6 +70,13 @@ impl RaftTransport for TransportService {
             )))
         };
         reply(&result)
+    }
+
+    async fn admit(&self, req: Request<Envelope>) -> Result<Response<Envelope>, Status> {
+        // The auth layer let only a member host's certificate through: the joining host
+        // itself (its certificate was recorded by `JoinHost`) or a member forwarding it.
+        let name: String = decode("admit", req)?;
+        reply(&self.host.handle_admit(name).await)
     }
 
     async fn remove_member(&self, req: Request<Envelope>) -> Result<Response<Envelope>, Status> {

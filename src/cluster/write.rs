@@ -18,15 +18,16 @@ pub(super) enum LeaderRpc {
     Forward,
     ReadIndex,
     Join,
+    Admit,
     Remove,
     MemberStatus,
 }
 
 impl LeaderRpc {
     /// How long the leader may take: a join waits for the new host to catch up.
-    fn timeout(self) -> std::time::Duration {
+    pub(super) fn timeout(self) -> std::time::Duration {
         match self {
-            LeaderRpc::Join => super::membership::CATCH_UP + std::time::Duration::from_secs(10),
+            LeaderRpc::Admit => super::membership::CATCH_UP + std::time::Duration::from_secs(10),
             _ => LEADER_WAIT,
         }
     }
@@ -235,6 +236,7 @@ pub(super) async fn call_with<Req: Serialize, Resp: DeserializeOwned>(
         LeaderRpc::Forward => client.forward(request).await,
         LeaderRpc::ReadIndex => client.read_index(request).await,
         LeaderRpc::Join => client.join(request).await,
+        LeaderRpc::Admit => client.admit(request).await,
         LeaderRpc::Remove => client.remove_member(request).await,
         LeaderRpc::MemberStatus => client.member_status(request).await,
     }
