@@ -231,12 +231,20 @@ impl Host {
             })?;
         let cert_fingerprint = crate::tls::ca::fingerprint_pem(&issued.cert_pem)
             .map_err(|e| ClusterError::Internal(e.to_string()))?;
-        // Idempotent on the host id: a retried join after a lost reply must not spend a new
-        // token (`keep_retried_join_cert` then records the newly signed certificate).
-        let request_id = format!("join-{}-{}", ask.token_id, ask.host.id);
+        // Idempotent on the host id and secret: a retried join after a lost reply must not
+        // spend a new token (`keep_retried_join_cert` then records the newly signed
+        // certificate), and a refused attempt with a wrong secret must not be the remembered
+        // outcome for the real one.
+        let secret_sha256 = sha256_hex(&ask.secret);
+        let request_id = format!(
+            "join-{}-{}-{}",
+            ask.token_id,
+            ask.host.id,
+            &secret_sha256[..16]
+        );
         let cmd = Command::JoinHost {
             token_id: ask.token_id,
-            secret_sha256: sha256_hex(&ask.secret),
+            secret_sha256,
             host: ask.host.clone(),
             cert_fingerprint,
         };
