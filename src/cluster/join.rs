@@ -219,6 +219,10 @@ impl Host {
                 ask.cluster_id, info.id
             )));
         }
+        // The join RPC is open to anyone who can reach the port: refuse a token this cluster
+        // does not hold, or a wrong secret, before it costs a signature and a log entry.
+        // (`apply` checks again, and alone decides: this read may be behind.)
+        self.precheck_token(&ask.token_id, &sha256_hex(&ask.secret))?;
         // Signed before the token is spent so the command can record the certificate's
         // fingerprint with the host; handed out only if the token is accepted.
         let issued = self
@@ -260,6 +264,26 @@ impl Host {
             cluster_key: self.cluster_key().map(|k| k.to_hex()),
             issued: Some(issued),
         })
+    }
+
+    fn precheck_token(&self, token_id: &str, secret_sha256: &str) -> Result<(), ClusterError> {
+        let tok: Option<crate::state::tables::TokenRecord> = crate::state::tables::get(
+            &self.state()?,
+            crate::state::Table::Tokens,
+            "join token",
+            token_id.as_bytes(),
+        )
+        .map_err(ClusterError::internal)?;
+        match tok {
+            None => Err(ClusterError::PermissionDenied(
+                "join token is not known to this cluster (forged, made for another cluster, or expired long ago)"
+                    .into(),
+            )),
+            Some(t) if t.secret_sha256 != secret_sha256 => Err(ClusterError::PermissionDenied(
+                "join token secret does not match (forged or altered token)".into(),
+            )),
+            Some(_) => Ok(()),
+        }
     }
 
     async fn admit_as_leader(&self, name: String) -> Result<Role, ClusterError> {
