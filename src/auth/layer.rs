@@ -77,10 +77,7 @@ impl AuthLayer {
                 .get::<UdsConnectInfo>()
                 .and_then(|u| u.peer_cred)
                 .map(|c| c.uid()),
-            certs: ext
-                .get::<PeerInfo>()
-                .and_then(|p| p.certs.as_deref())
-                .map(|v| v.as_slice()),
+            cert: ext.get::<PeerInfo>().and_then(|p| p.cert.as_ref()),
             headers: Some(req.headers()),
         };
         let principal = match authenticate(&self.host, &caller) {

@@ -5,22 +5,21 @@
 
 use http::HeaderMap;
 use subtle_eq::ct_eq;
-use tokio_rustls::rustls::pki_types::CertificateDer;
 
 use super::{AuthError, Principal};
 use crate::cluster::{now_ms, Host};
 use crate::model::credential::{ApiToken, CredentialKind};
 use crate::state::{credentials, host_certs, tables};
-use crate::tls::ca::{peer_cert, PeerCert, Role};
+use crate::tls::ca::{PeerCert, Role};
 
 /// What a request arrived with, before it is believed.
 #[derive(Debug, Default)]
 pub struct Caller<'a> {
     /// Peer uid on the Unix socket.
     pub unix_uid: Option<u32>,
-    /// The TLS client certificate chain (leaf first), already verified against the CA by the
-    /// handshake.
-    pub certs: Option<&'a [CertificateDer<'static>]>,
+    /// The TLS client certificate (already verified against the CA by the handshake), as
+    /// read at the handshake, or why it could not be read.
+    pub cert: Option<&'a Result<PeerCert, String>>,
     pub headers: Option<&'a HeaderMap>,
 }
 
@@ -33,14 +32,15 @@ pub fn authenticate(host: &Host, caller: &Caller<'_>) -> Result<Principal, AuthE
     if let Some(uid) = caller.unix_uid {
         return local(uid);
     }
-    if let Some(leaf) = caller.certs.and_then(|c| c.first()) {
-        let peer = peer_cert(leaf.as_ref())
+    if let Some(cert) = caller.cert {
+        let peer = cert
+            .as_ref()
             .map_err(|e| AuthError::Refused(format!("client certificate: {e}")))?;
         return match peer.role {
-            Some(Role::Host) => authorize_host(host, &peer).map(|()| Principal::Host {
+            Some(Role::Host) => authorize_host(host, peer).map(|()| Principal::Host {
                 name: peer.name.clone(),
             }),
-            Some(Role::Client) => client(host, &peer),
+            Some(Role::Client) => client(host, peer),
             None => Err(AuthError::Refused(format!(
                 "certificate {} has no Quantix role",
                 peer.name

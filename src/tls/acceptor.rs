@@ -104,14 +104,23 @@ impl Acceptor {
         let tls = tokio::time::timeout(HANDSHAKE, acceptor.accept(tcp))
             .await
             .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "TLS handshake timed out"))??;
-        let certs = tls
+        let certs: Option<Arc<Vec<CertificateDer<'static>>>> = tls
             .get_ref()
             .1
             .peer_certificates()
             .map(|c| Arc::new(c.iter().map(|d| d.clone().into_owned()).collect()));
+        // Read once per connection, not per request.
+        let cert = certs
+            .as_ref()
+            .and_then(|c| c.first())
+            .map(|leaf| super::ca::peer_cert(leaf.as_ref()).map_err(|e| e.to_string()));
         Ok(TlsConn {
             stream: tls,
-            info: PeerInfo { remote, certs },
+            info: PeerInfo {
+                remote,
+                certs,
+                cert,
+            },
         })
     }
 }
@@ -123,6 +132,8 @@ pub struct PeerInfo {
     pub remote: Option<std::net::SocketAddr>,
     /// The client's certificate chain (leaf first), verified against the cluster CA.
     pub certs: Option<Arc<Vec<CertificateDer<'static>>>>,
+    /// What the leaf certificate says (or why it could not be read).
+    pub cert: Option<Result<super::ca::PeerCert, String>>,
 }
 
 /// An accepted, handshaken TLS connection.
