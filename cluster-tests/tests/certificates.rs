@@ -1,6 +1,6 @@
-//! Issue 8 groundwork: bootstrap makes the cluster CA and the first host's certificate, every
-//! joining host gets its certificate signed from its CSR, and join tokens carry the CA's
-//! fingerprint. (The listeners do not use the certificates yet.)
+//! Issue 8: bootstrap makes the cluster CA and the first host's certificate, every joining
+//! host gets its certificate signed from its CSR, and join tokens carry the CA's fingerprint.
+//! (How the listeners use them: `security.rs`.)
 
 use cluster_tests::{Cluster, Opts};
 use quantix::tls::{ca, config};
