@@ -3,33 +3,19 @@
 //! lost its leader is not sent back to it. (The pages themselves are tested in a browser by
 //! `web/e2e`, `make web-e2e`.)
 
-use cluster_tests::{wait_for, Cluster, Opts};
+use cluster_tests::{wait_for, Cluster, Node, Opts};
 use std::time::Duration;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-/// One HTTP/1.1 exchange on loopback: (status line and headers, body).
+/// One HTTP/1.1 exchange over TLS with the host's HTTP listener, as `admin` (its client
+/// certificate): (status line and headers, body).
 async fn http(
-    port: u16,
+    node: &Node,
     method: &str,
     path: &str,
-    headers: &str,
+    headers: &[(&str, &str)],
     body: &[u8],
 ) -> anyhow::Result<(String, Vec<u8>)> {
-    let mut s = tokio::net::TcpStream::connect(("127.0.0.1", port)).await?;
-    let head = format!(
-        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\nContent-Length: {}\r\n{headers}\r\n",
-        body.len()
-    );
-    s.write_all(head.as_bytes()).await?;
-    s.write_all(body).await?;
-    let mut raw = Vec::new();
-    s.read_to_end(&mut raw).await?;
-    let split = raw
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .unwrap_or(raw.len());
-    let head = String::from_utf8_lossy(&raw[..split]).into_owned();
-    Ok((head, raw.get(split + 4..).unwrap_or_default().to_vec()))
+    node.https_request(method, path, headers, body).await
 }
 
 /// Undoes chunked transfer encoding (gRPC-web answers stream their body).
@@ -51,13 +37,16 @@ fn dechunk(mut body: &[u8]) -> Vec<u8> {
 
 /// GetStatus through gRPC-web on a host's HTTP port: the message frame's payload (protobuf;
 /// its strings appear as they are) and the trailer frame's text.
-async fn grpc_web_status(port: u16) -> anyhow::Result<(Vec<u8>, String)> {
+async fn grpc_web_status(node: &Node) -> anyhow::Result<(Vec<u8>, String)> {
     // An empty GetStatusRequest: flag 0, length 0.
     let (head, body) = http(
-        port,
+        node,
         "POST",
         "/quantix.v1.ClusterService/GetStatus",
-        "Content-Type: application/grpc-web+proto\r\nX-Grpc-Web: 1\r\n",
+        &[
+            ("Content-Type", "application/grpc-web+proto"),
+            ("X-Grpc-Web", "1"),
+        ],
         &[0, 0, 0, 0, 0],
     )
     .await?;
@@ -120,7 +109,7 @@ async fn followers_redirect_pages_to_the_leader_and_every_host_answers_grpc_web(
         },
     )
     .await?;
-    let (message, trailers) = grpc_web_status(follower.http_port).await?;
+    let (message, trailers) = grpc_web_status(follower).await?;
     assert!(trailers.contains("grpc-status:0"), "trailers: {trailers}");
     assert!(
         contains(&message, &format!("127.0.0.1:{leader_http}")),
@@ -132,30 +121,30 @@ async fn followers_redirect_pages_to_the_leader_and_every_host_answers_grpc_web(
     );
 
     // A follower sends pages to the leader, same path and query.
-    let (head, _) = http(follower.http_port, "GET", "/some/page?x=1", "", b"").await?;
+    let (head, _) = http(follower, "GET", "/some/page?x=1", &[], b"").await?;
     assert!(head.starts_with("HTTP/1.1 307"), "{head}");
     assert!(
         head.contains(&format!(
-            "location: http://127.0.0.1:{leader_http}/some/page?x=1"
+            "location: https://127.0.0.1:{leader_http}/some/page?x=1"
         )),
         "{head}"
     );
     // A page that lost the leader of this term waits for a later one instead.
     let (head, body) = http(
-        follower.http_port,
+        follower,
         "GET",
         &format!("/?after_term={}", status.term),
-        "",
+        &[],
         b"",
     )
     .await?;
     assert!(head.starts_with("HTTP/1.1 503"), "{head}");
     assert!(String::from_utf8_lossy(&body).contains("electing a new one"));
     let (head, _) = http(
-        follower.http_port,
+        follower,
         "GET",
         &format!("/?after_term={}", status.term - 1),
-        "",
+        &[],
         b"",
     )
     .await?;
@@ -163,7 +152,7 @@ async fn followers_redirect_pages_to_the_leader_and_every_host_answers_grpc_web(
 
     // The leader serves the page itself: the embedded dashboard, or, in a binary built before
     // the web assets, a page that says so.
-    let (head, body) = http(leader_http, "GET", "/", "", b"").await?;
+    let (head, body) = http(c.node(&leader), "GET", "/", &[], b"").await?;
     let body = String::from_utf8_lossy(&body);
     if head.starts_with("HTTP/1.1 200") {
         assert!(body.contains("<div id=\"root\">"), "{body}");
