@@ -81,6 +81,7 @@ fn dispatch(kv: &mut impl Kv, req: &Request) -> Result<Outcome, KvError> {
             Ok(out)
         }
         Command::SetHostCert { host, fingerprint } => super::host_certs::set(kv, host, fingerprint),
+        Command::Credential(c) => super::credentials::apply(kv, c),
     }
 }
 

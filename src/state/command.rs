@@ -89,6 +89,8 @@ pub enum Command {
         host: String,
         fingerprint: String,
     },
+    /// API credentials: client certificates and bearer tokens (`state::credentials`).
+    Credential(super::credentials::CredentialCommand),
 }
 
 impl Command {
@@ -111,6 +113,7 @@ impl Command {
             Command::Pool(c) => c.target(),
             Command::JoinHost { host, .. } => host.name.clone(),
             Command::SetHostCert { host, .. } => host.clone(),
+            Command::Credential(c) => c.target(),
         }
     }
 
@@ -134,6 +137,7 @@ impl Command {
             Command::Pool(c) => c.kind(),
             Command::JoinHost { .. } => "join_host",
             Command::SetHostCert { .. } => "set_host_cert",
+            Command::Credential(c) => c.kind(),
         }
     }
 }
@@ -165,6 +169,8 @@ pub enum Applied {
     Pool(super::pools::PoolApplied),
     PolicySet(crate::model::policy::PlacementPolicy),
     Nothing,
+    /// The credential added or revoked.
+    Credential(crate::model::credential::Credential),
 }
 
 /// Why a command was refused, in words for the user, with a kind that maps to a gRPC code.
