@@ -50,6 +50,17 @@ pub fn images_to_status(e: ImagesError) -> Status {
     }
 }
 
+/// A refused credential: `UNAUTHENTICATED` when there is none or it is not valid,
+/// `PERMISSION_DENIED` when it is valid but not for this call.
+pub fn auth_status(e: crate::auth::AuthError) -> Status {
+    use crate::auth::AuthError;
+    match e {
+        AuthError::Missing | AuthError::Refused(_) => Status::unauthenticated(e.to_string()),
+        AuthError::Forbidden(_) => Status::permission_denied(e.to_string()),
+        AuthError::Internal(_) => Status::unavailable(e.to_string()),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -115,16 +126,5 @@ mod tests {
         assert_eq!(images_to_status(in_way).code(), Code::FailedPrecondition);
         let c = ImagesError::Cluster(ClusterError::NotFound("x".into()));
         assert_eq!(images_to_status(c).code(), Code::NotFound);
-    }
-}
-
-/// A refused credential: `UNAUTHENTICATED` when there is none or it is not valid,
-/// `PERMISSION_DENIED` when it is valid but not for this call.
-pub fn auth_status(e: crate::auth::AuthError) -> Status {
-    use crate::auth::AuthError;
-    match e {
-        AuthError::Missing | AuthError::Refused(_) => Status::unauthenticated(e.to_string()),
-        AuthError::Forbidden(_) => Status::permission_denied(e.to_string()),
-        AuthError::Internal(_) => Status::unavailable(e.to_string()),
     }
 }

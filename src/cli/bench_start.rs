@@ -13,6 +13,7 @@
 //! Owns: nothing stored; the VMs it creates are deleted (and waited for) unless `--keep`.
 //! May use: the generated proto clients only.
 
+use crate::cli::Conn as Channel;
 use clap::Args;
 use hdrhistogram::Histogram;
 use serde_json::json;
@@ -21,7 +22,6 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::Notify;
-use tonic::transport::Channel;
 
 use super::output::{self, Format};
 use super::{connect, request_id, CliError};

@@ -33,6 +33,9 @@ pub enum ClusterCmd {
     },
     /// Remove a member; a non-voter is promoted if a voter is removed.
     Remove { name: String },
+    /// API credentials: add-client, add-token, credentials, revoke.
+    #[command(flatten)]
+    Access(super::access::AccessCmd),
     /// Show the placement policy (overcommit, spread or pack, score weights); `set` changes it.
     #[command(args_conflicts_with_subcommands = true)]
     Policy {
@@ -111,6 +114,8 @@ pub async fn run(endpoint: &str, out: Format, cmd: ClusterCmd) -> Result<(), Cli
                 ),
             }
         }
+        // Dispatched to `access::run` by `cli::run`.
+        ClusterCmd::Access(_) => {}
         ClusterCmd::Policy { cmd, consistency } => {
             policy::run(&mut c, out, cmd, consistency.proto()).await?
         }

@@ -2,21 +2,24 @@
 //! `--endpoint`, prints a table or one JSON document. Errors print one line on stderr and exit
 //! non-zero. Owns: nothing stored. May use: the generated proto client only.
 
+mod access;
 mod bench;
 mod bench_vms;
 mod cluster;
+pub mod connect;
 mod event;
 mod folder;
 mod host;
 mod image;
 mod output;
 mod pool;
+pub mod remote;
 mod spec;
 mod vm;
 
 use clap::{Parser, Subcommand, ValueEnum};
-use tonic::transport::Channel;
 
+pub use connect::{connect, Conn};
 pub use output::Format;
 
 #[derive(Parser)]
@@ -27,14 +30,26 @@ pub use output::Format;
     propagate_version = true
 )]
 pub struct Cli {
-    /// gRPC endpoint of any host of the cluster.
-    #[arg(
-        long,
-        global = true,
-        env = "QUANTIX_ENDPOINT",
-        default_value = "http://127.0.0.1:7400"
-    )]
-    pub endpoint: String,
+    /// Any host of the cluster: https://HOST:PORT, or unix:///PATH/quantixd.sock (the host's
+    /// administrator socket, root only). Default: the chosen or default remote, else
+    /// unix:///var/lib/quantix/quantixd.sock.
+    #[arg(long, global = true, env = "QUANTIX_ENDPOINT")]
+    pub endpoint: Option<String>,
+    /// A remote from `quantix remote add` (default: the default remote).
+    #[arg(long, global = true, env = "QUANTIX_REMOTE")]
+    pub remote: Option<String>,
+    /// The cluster CA certificate (PEM) to trust.
+    #[arg(long, global = true, env = "QUANTIX_CA")]
+    pub ca: Option<std::path::PathBuf>,
+    /// Client certificate (PEM), from `quantix cluster add-client`.
+    #[arg(long, global = true, env = "QUANTIX_CERT")]
+    pub cert: Option<std::path::PathBuf>,
+    /// The client certificate's key (PEM).
+    #[arg(long, global = true, env = "QUANTIX_KEY")]
+    pub key: Option<std::path::PathBuf>,
+    /// Bearer token, from `quantix cluster add-token`.
+    #[arg(long, global = true, env = "QUANTIX_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
     /// Output format.
     #[arg(long, short = 'o', global = true, value_enum, default_value_t = Format::Table)]
     pub output: Format,
@@ -71,6 +86,11 @@ pub enum Cmd {
     /// Load generators against a running cluster.
     #[command(subcommand)]
     Bench(bench::BenchCmd),
+    /// Clusters this CLI knows and how it authenticates to each.
+    #[command(subcommand)]
+    Remote(remote::RemoteCmd),
+    /// Who the cluster takes you for.
+    Whoami,
 }
 
 /// How fresh a read must be.
@@ -106,24 +126,15 @@ fn status_line(s: &tonic::Status) -> String {
     } else {
         s.message()
     };
-    format!("{msg} ({:?})", s.code())
-}
-
-pub async fn connect(endpoint: &str) -> Result<Channel, CliError> {
-    let err = |message: String| CliError::Connect {
-        endpoint: endpoint.into(),
-        message,
+    let hint = if s.code() == tonic::Code::Unauthenticated {
+        " (get a credential with `quantix cluster add-client` or `add-token` on a host, then `quantix remote add`)"
+    } else {
+        ""
     };
-    Channel::from_shared(endpoint.to_string())
-        .map_err(|e| err(format!("bad endpoint URL: {e}")))?
-        .connect_timeout(std::time::Duration::from_secs(3))
-        .tcp_nodelay(true)
-        .connect()
-        .await
-        .map_err(|e| err(source_chain(&e)))
+    format!("{msg} ({:?}){hint}", s.code())
 }
 
-fn source_chain(e: &dyn std::error::Error) -> String {
+pub(crate) fn source_chain(e: &dyn std::error::Error) -> String {
     let mut s = e.to_string();
     let mut cur = e.source();
     while let Some(c) = cur {
@@ -135,23 +146,45 @@ fn source_chain(e: &dyn std::error::Error) -> String {
 
 /// Runs the CLI; returns the process exit code.
 pub async fn run(cli: Cli) -> i32 {
-    let result = match cli.command {
-        Cmd::Cluster(c) => cluster::run(&cli.endpoint, cli.output, c).await,
-        Cmd::Folder(c) => folder::run(&cli.endpoint, cli.output, c).await,
-        Cmd::Bench(c) => bench::run(&cli.endpoint, cli.output, c).await,
-        Cmd::Vm(c) => vm::run(&cli.endpoint, cli.output, c).await,
-        Cmd::Host(c) => host::run(&cli.endpoint, cli.output, c).await,
-        Cmd::Spec(c) => spec::run(&cli.endpoint, cli.output, c).await,
-        Cmd::Image(c) => image::run(&cli.endpoint, cli.output, c).await,
-        Cmd::Pool(c) => pool::run(&cli.endpoint, cli.output, c).await,
-        Cmd::Events(c) => event::run(&cli.endpoint, cli.output, c).await,
-    };
-    match result {
+    match run_inner(cli).await {
         Ok(()) => 0,
         Err(e) => {
             eprintln!("error: {e}");
             1
         }
+    }
+}
+
+async fn run_inner(cli: Cli) -> Result<(), CliError> {
+    if let Cmd::Remote(c) = cli.command {
+        return remote::run(cli.output, c).await;
+    }
+    let given = connect::Given {
+        endpoint: cli.endpoint.clone(),
+        remote: cli.remote.clone(),
+        ca: cli.ca.clone(),
+        cert: cli.cert.clone(),
+        key: cli.key.clone(),
+        token: cli.token.clone(),
+    };
+    let target = connect::resolve(&given, &remote::Config::load(remote::config_dir())?)?;
+    let endpoint = target.endpoint.clone();
+    connect::set_credentials(target);
+    let e = endpoint.as_str();
+    let out = cli.output;
+    match cli.command {
+        Cmd::Cluster(cluster::ClusterCmd::Access(c)) => access::run(e, out, c).await,
+        Cmd::Cluster(c) => cluster::run(e, out, c).await,
+        Cmd::Folder(c) => folder::run(e, out, c).await,
+        Cmd::Bench(c) => bench::run(e, out, c).await,
+        Cmd::Vm(c) => vm::run(e, out, c).await,
+        Cmd::Host(c) => host::run(e, out, c).await,
+        Cmd::Spec(c) => spec::run(e, out, c).await,
+        Cmd::Image(c) => image::run(e, out, c).await,
+        Cmd::Pool(c) => pool::run(e, out, c).await,
+        Cmd::Events(c) => event::run(e, out, c).await,
+        Cmd::Whoami => access::whoami(e, out).await,
+        Cmd::Remote(_) => Ok(()),
     }
 }
 

@@ -154,7 +154,7 @@ fn print(out: Format, p: &PlacementPolicy) {
 }
 
 pub async fn run(
-    c: &mut ClusterServiceClient<tonic::transport::Channel>,
+    c: &mut ClusterServiceClient<crate::cli::Conn>,
     out: Format,
     cmd: Option<PolicyCmd>,
     consistency: i32,

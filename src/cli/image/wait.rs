@@ -5,8 +5,8 @@
 
 use std::time::Duration;
 
+use crate::cli::Conn as Channel;
 use indicatif::{ProgressBar, ProgressStyle};
-use tonic::transport::Channel;
 
 use crate::cli::CliError;
 use crate::proto::v1::image_service_client::ImageServiceClient;
