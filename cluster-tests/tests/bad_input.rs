@@ -97,16 +97,34 @@ async fn garbage_on_every_port_never_kills_the_daemon() -> anyhow::Result<()> {
 
 #[test]
 fn cli_against_nothing_says_it_cannot_reach() {
-    let out = Command::new(cluster_tests::bin_dir().join("quantix"))
-        .args(["--endpoint", "http://127.0.0.1:1", "cluster", "status"])
-        .output()
-        .expect("run quantix");
+    let cli = |endpoint: &str| {
+        Command::new(cluster_tests::bin_dir().join("quantix"))
+            .env("QUANTIX_CONFIG_DIR", "/nonexistent/quantix-config")
+            .args(["--endpoint", endpoint, "cluster", "status"])
+            .output()
+            .expect("run quantix")
+    };
+    let out = cli("unix:///nonexistent/quantixd.sock");
     assert_eq!(out.status.code(), Some(1));
     assert!(
-        stderr(&out).starts_with("error: cannot reach quantixd at http://127.0.0.1:1"),
+        stderr(&out)
+            .starts_with("error: cannot reach quantixd at unix:///nonexistent/quantixd.sock"),
         "{}",
         stderr(&out)
     );
+    // The TCP port speaks only TLS; a plain URL is refused with the fix, and an https one
+    // without the cluster CA names the flag that is missing.
+    let out = cli("http://127.0.0.1:1");
+    assert!(
+        stderr(&out).contains("use https://127.0.0.1:1"),
+        "{}",
+        stderr(&out)
+    );
+    let out = cli("https://127.0.0.1:1");
+    assert!(stderr(&out).contains("--ca"), "{}", stderr(&out));
+    for out in [cli("http://127.0.0.1:1"), cli("https://127.0.0.1:1")] {
+        assert_eq!(stderr(&out).lines().count(), 1, "{}", stderr(&out));
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

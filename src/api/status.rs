@@ -55,7 +55,9 @@ pub fn images_to_status(e: ImagesError) -> Status {
 pub fn auth_status(e: crate::auth::AuthError) -> Status {
     use crate::auth::AuthError;
     match e {
-        AuthError::Missing | AuthError::Refused(_) => Status::unauthenticated(e.to_string()),
+        AuthError::Missing | AuthError::Refused(_) | AuthError::Unknown(_) => {
+            Status::unauthenticated(e.to_string())
+        }
         AuthError::Forbidden(_) => Status::permission_denied(e.to_string()),
         AuthError::Internal(_) => Status::unavailable(e.to_string()),
     }

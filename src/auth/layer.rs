@@ -137,25 +137,44 @@ where
 
     fn call(&mut self, mut req: Request<B>) -> Self::Future {
         let need = need(req.uri().path());
-        match self.layer.decide(&req, need) {
-            Ok(principal) => {
-                if let Some(p) = principal {
-                    req.extensions_mut().insert(p);
+        // The clone is ready-polled next time; this one was polled by the caller.
+        let clone = self.inner.clone();
+        let mut inner = std::mem::replace(&mut self.inner, clone);
+        let layer = self.layer.clone();
+        let first = layer.decide(&req, need);
+        Box::pin(async move {
+            let decided = match first {
+                // A credential or member made a moment ago on another host may not have
+                // reached this one: catch up with the leader once, then decide for good.
+                Err(AuthError::Unknown(_)) => {
+                    let caught_up =
+                        tokio::time::timeout(CATCH_UP, layer.host.read_barrier(false)).await;
+                    match caught_up {
+                        Ok(Ok(())) => layer.decide(&req, need),
+                        _ => first,
+                    }
                 }
-                // The clone is ready-polled next time; this one was polled by the caller.
-                let clone = self.inner.clone();
-                let mut inner = std::mem::replace(&mut self.inner, clone);
-                Box::pin(inner.call(req))
+                other => other,
+            };
+            match decided {
+                Ok(principal) => {
+                    if let Some(p) = principal {
+                        req.extensions_mut().insert(p);
+                    }
+                    inner.call(req).await
+                }
+                Err(e) => {
+                    metrics::counter!("quantix_auth_refused_total", "need" => format!("{need:?}").to_lowercase()).increment(1);
+                    tracing::info!(path = %req.uri().path(), error = %e, "refused an unauthenticated call");
+                    Ok(crate::api::status::auth_status(e).into_http::<R>())
+                }
             }
-            Err(e) => {
-                metrics::counter!("quantix_auth_refused_total", "need" => format!("{need:?}").to_lowercase()).increment(1);
-                tracing::info!(path = %req.uri().path(), error = %e, "refused an unauthenticated call");
-                let status = crate::api::status::auth_status(e);
-                Box::pin(std::future::ready(Ok(status.into_http::<R>())))
-            }
-        }
+        })
     }
 }
+
+/// Longest a request waits for this host to catch up before an unknown credential is refused.
+const CATCH_UP: std::time::Duration = std::time::Duration::from_secs(2);
 
 #[cfg(test)]
 mod tests {

@@ -70,6 +70,10 @@ pub enum AuthError {
     /// A credential that is not (or no longer) valid; the text says which and why.
     #[error("{0}")]
     Refused(String),
+    /// A credential (or member) this host's state does not know, maybe only not yet: the
+    /// layer checks again once the state has caught up with the leader, then refuses.
+    #[error("{0}")]
+    Unknown(String),
     /// Authenticated, but not allowed to make this call.
     #[error("{0}")]
     Forbidden(String),

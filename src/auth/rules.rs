@@ -90,7 +90,7 @@ pub fn authenticate_bearer(host: &Host, token: &str) -> Result<Principal, AuthEr
     let cred = credentials::by_token_id(&state, &t.id)
         .map_err(internal)?
         .ok_or_else(|| {
-            AuthError::Refused(format!(
+            AuthError::Unknown(format!(
                 "bearer token {} is not known to this cluster (revoked, or never made here)",
                 t.id
             ))
@@ -118,7 +118,7 @@ fn client(host: &Host, peer: &PeerCert) -> Result<Principal, AuthError> {
     let cred = credentials::by_fingerprint(&state, &peer.fingerprint)
         .map_err(internal)?
         .ok_or_else(|| {
-            AuthError::Refused(format!(
+            AuthError::Unknown(format!(
                 "client certificate {} (sha256 {}) is not registered with this cluster (revoked?)",
                 peer.name, peer.fingerprint
             ))
@@ -163,7 +163,7 @@ pub fn authorize_host(host: &Host, peer: &PeerCert) -> Result<(), AuthError> {
     if known {
         Ok(())
     } else {
-        Err(AuthError::Refused(format!(
+        Err(AuthError::Unknown(format!(
             "host {} is not a member of this cluster (removed?)",
             peer.name
         )))
