@@ -121,12 +121,17 @@ pub enum CliError {
 }
 
 fn status_line(s: &tonic::Status) -> String {
-    let msg = if s.message().is_empty() {
+    // A connection that broke (e.g. the server refused our certificate after the handshake)
+    // says why only in the error chain under the status.
+    let detail = crate::tls::connector::status_detail(s);
+    let msg = if detail.is_empty() {
         "no details"
     } else {
-        s.message()
+        detail.as_str()
     };
-    let hint = if s.code() == tonic::Code::Unauthenticated {
+    let hint = if detail.contains("UnknownCA") || detail.contains("BadCertificate") {
+        " (the host refused this client certificate: it was not issued by this cluster's CA)"
+    } else if s.code() == tonic::Code::Unauthenticated {
         " (get a credential with `quantix cluster add-client` or `add-token` on a host, then `quantix remote add`)"
     } else {
         ""
