@@ -310,11 +310,25 @@ impl Node {
         headers: &[(&str, &str)],
         body: &[u8],
     ) -> Result<(String, Vec<u8>)> {
-        use tokio::io::{AsyncReadExt, AsyncWriteExt};
         let tls = match self.admin()? {
             Some(c) => c.tls()?,
             None => insecure_tls(),
         };
+        self.https_request_with(tls, method, path, headers, body)
+            .await
+    }
+
+    /// `https_request` with a given TLS config (e.g. a browser without a client certificate:
+    /// `tls::config::client(ca, None)`).
+    pub async fn https_request_with(
+        &self,
+        tls: std::sync::Arc<rustls::ClientConfig>,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: &[u8],
+    ) -> Result<(String, Vec<u8>)> {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
         let mut s = quantix::tls::connector::connect(tls, "127.0.0.1", self.http_port).await?;
         let mut req = format!(
             "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nConnection: close\r\nContent-Length: {}\r\n",

@@ -164,3 +164,171 @@ async fn followers_redirect_pages_to_the_leader_and_every_host_answers_grpc_web(
     assert_eq!(follower.http_get("/healthz").await?, "ok\n");
     Ok(())
 }
+
+fn header<'a>(head: &'a str, name: &str) -> Option<&'a str> {
+    head.lines().find_map(|l| {
+        let (k, v) = l.split_once(':')?;
+        k.trim().eq_ignore_ascii_case(name).then(|| v.trim())
+    })
+}
+
+/// A gRPC-web GetStatus with the given headers; the `grpc-status` it ends with.
+async fn grpc_web_code(
+    n: &Node,
+    tls: std::sync::Arc<rustls::ClientConfig>,
+    extra: &[(&str, &str)],
+) -> anyhow::Result<String> {
+    let mut headers = vec![
+        ("Content-Type", "application/grpc-web+proto"),
+        ("X-Grpc-Web", "1"),
+    ];
+    headers.extend_from_slice(extra);
+    let (head, body) = n
+        .https_request_with(
+            tls,
+            "POST",
+            "/quantix.v1.ClusterService/GetStatus",
+            &headers,
+            &[0, 0, 0, 0, 0],
+        )
+        .await?;
+    if let Some(code) = header(&head, "grpc-status") {
+        return Ok(code.to_string());
+    }
+    let text = String::from_utf8_lossy(&dechunk(&body)).into_owned();
+    let text = if text.is_empty() {
+        String::from_utf8_lossy(&body).into_owned()
+    } else {
+        text
+    };
+    Ok(text
+        .split("grpc-status:")
+        .nth(1)
+        .map(|r| r.trim().chars().take_while(char::is_ascii_digit).collect())
+        .unwrap_or_else(|| format!("none in {head}")))
+}
+
+/// A browser without a client certificate: the login page is all it gets until it logs in
+/// with a token; the cookie is HttpOnly, Secure, SameSite=Strict; calls made with it need the
+/// CSRF header and a same-site Origin; revoking the token ends the session.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_dashboard_needs_a_login_and_refuses_cross_site_calls() -> anyhow::Result<()> {
+    let mut c = Cluster::form(1, 1, Opts::default()).await?;
+    c.wait_for_leader(Duration::from_secs(20)).await?;
+    let n = &c.nodes[0];
+    let ca = std::fs::read_to_string(n.tls_dir().join("ca.crt"))?;
+    let browser = quantix::tls::config::client(&ca, None)?;
+    let get = |path: &'static str, headers: Vec<(&'static str, String)>| {
+        let browser = browser.clone();
+        async move {
+            let h: Vec<(&str, &str)> = headers.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            n.https_request_with(browser, "GET", path, &h, b"").await
+        }
+    };
+
+    // Nothing but the login page and health without a login.
+    let (head, _) = get("/", vec![]).await?;
+    assert!(head.starts_with("HTTP/1.1 303"), "{head}");
+    assert_eq!(header(&head, "location"), Some("/login"));
+    let (head, body) = get("/login", vec![]).await?;
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    assert!(String::from_utf8_lossy(&body).contains("name=\"token\""));
+    let (head, _) = get("/metrics", vec![]).await?;
+    assert!(head.starts_with("HTTP/1.1 401"), "{head}");
+    assert!(
+        header(&head, "x-quantix-error").is_some_and(|e| e.contains("credential")),
+        "{head}"
+    );
+    let (head, _) = get("/session", vec![]).await?;
+    assert!(head.starts_with("HTTP/1.1 401"), "{head}");
+    assert_eq!(grpc_web_code(n, browser.clone(), &[]).await?, "16");
+    assert_eq!(get("/healthz", vec![]).await?.1, b"ok\n");
+
+    // A wrong token: refused, with the reason on the page.
+    let login = |token: String| {
+        let browser = browser.clone();
+        async move {
+            let form = format!("token={token}");
+            n.https_request_with(
+                browser,
+                "POST",
+                "/login",
+                &[("Content-Type", "application/x-www-form-urlencoded")],
+                form.as_bytes(),
+            )
+            .await
+        }
+    };
+    let (head, body) = login("qxtok1.nope".into()).await?;
+    assert!(head.starts_with("HTTP/1.1 401"), "{head}");
+    assert!(String::from_utf8_lossy(&body).contains("malformed"));
+
+    // The right one: a session cookie.
+    let out = n.cli(&["cluster", "add-token", "web"]);
+    assert!(out.status.success(), "{}", cluster_tests::stderr(&out));
+    let token = cluster_tests::stdout(&out).trim().to_string();
+    let (head, _) = login(token.clone()).await?;
+    assert!(head.starts_with("HTTP/1.1 303"), "{head}");
+    let set = header(&head, "set-cookie").unwrap_or_default().to_string();
+    for attr in ["HttpOnly", "Secure", "SameSite=Strict", "Path=/"] {
+        assert!(set.contains(attr), "{attr} in {set}");
+    }
+    let cookie = set.split(';').next().unwrap_or_default().to_string();
+    assert!(cookie.starts_with("qx_session=qxs1."), "{cookie}");
+
+    let (head, _) = get("/", vec![("Cookie", cookie.clone())]).await?;
+    assert!(!head.starts_with("HTTP/1.1 303"), "{head}");
+    let (head, body) = get("/session", vec![("Cookie", cookie.clone())]).await?;
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    let session: serde_json::Value = serde_json::from_slice(&body)?;
+    assert_eq!(session["kind"], "session");
+    assert_eq!(session["name"], "web");
+    let csrf = session["csrf"].as_str().unwrap_or_default().to_string();
+    assert_eq!(csrf.len(), 32);
+
+    // Calls with the cookie: refused without the CSRF header or from another origin.
+    let host = format!("127.0.0.1:{}", n.http_port);
+    let ok_origin = format!("https://{host}");
+    let code = grpc_web_code(n, browser.clone(), &[("Cookie", &cookie)]).await?;
+    assert_eq!(code, "7", "no CSRF header");
+    let code = grpc_web_code(
+        n,
+        browser.clone(),
+        &[
+            ("Cookie", &cookie),
+            ("x-quantix-csrf", &csrf),
+            ("Origin", "https://evil.example"),
+        ],
+    )
+    .await?;
+    assert_eq!(code, "7", "another origin");
+    let code = grpc_web_code(
+        n,
+        browser.clone(),
+        &[
+            ("Cookie", &cookie),
+            ("x-quantix-csrf", &csrf),
+            ("Origin", &ok_origin),
+        ],
+    )
+    .await?;
+    assert_eq!(code, "0", "same origin with the header");
+    // A cookie that was tampered with.
+    let forged = cookie.replacen(".1", ".9", 1);
+    let (head, _) = get("/", vec![("Cookie", forged)]).await?;
+    assert!(head.starts_with("HTTP/1.1 303"), "{head}");
+
+    // Revoking the token ends the session.
+    let out = n.cli(&["cluster", "revoke", "web"]);
+    assert!(out.status.success(), "{}", cluster_tests::stderr(&out));
+    let (head, _) = get("/", vec![("Cookie", cookie.clone())]).await?;
+    assert!(head.starts_with("HTTP/1.1 303"), "{head}");
+    let code = grpc_web_code(
+        n,
+        browser,
+        &[("Cookie", &cookie), ("x-quantix-csrf", &csrf)],
+    )
+    .await?;
+    assert_eq!(code, "16");
+    Ok(())
+}

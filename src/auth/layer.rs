@@ -166,11 +166,40 @@ where
                 Err(e) => {
                     metrics::counter!("quantix_auth_refused_total", "need" => format!("{need:?}").to_lowercase()).increment(1);
                     tracing::info!(path = %req.uri().path(), error = %e, "refused an unauthenticated call");
-                    Ok(crate::api::status::auth_status(e).into_http::<R>())
+                    Ok(refusal::<B, R>(&req, e))
                 }
             }
         })
     }
+}
+
+/// A gRPC status for gRPC callers; for plain HTTP (e.g. `/metrics`) a 401 or 403 with the
+/// reason in `x-quantix-error` and a `WWW-Authenticate: Bearer` challenge.
+fn refusal<B, R: Default>(req: &Request<B>, e: AuthError) -> Response<R> {
+    let grpc = req
+        .headers()
+        .get(http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/grpc"));
+    if grpc {
+        return crate::api::status::auth_status(e).into_http::<R>();
+    }
+    let code = match e {
+        AuthError::Forbidden(_) => http::StatusCode::FORBIDDEN,
+        AuthError::Internal(_) => http::StatusCode::SERVICE_UNAVAILABLE,
+        _ => http::StatusCode::UNAUTHORIZED,
+    };
+    let mut resp = Response::new(R::default());
+    *resp.status_mut() = code;
+    let reason = e.to_string().replace(['\r', '\n'], " ");
+    if let Ok(v) = http::HeaderValue::from_str(&reason) {
+        resp.headers_mut().insert("x-quantix-error", v);
+    }
+    resp.headers_mut().insert(
+        http::header::WWW_AUTHENTICATE,
+        http::HeaderValue::from_static("Bearer"),
+    );
+    resp
 }
 
 /// Longest a request waits for this host to catch up before an unknown credential is refused.

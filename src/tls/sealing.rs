@@ -41,6 +41,16 @@ impl ClusterKey {
         Ok(ClusterKey(k))
     }
 
+    /// A separate key for another purpose, derived from this one: HMAC-SHA256(key, label).
+    /// Every member derives the same one.
+    pub fn derive(&self, label: &str) -> [u8; 32] {
+        let k = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, &self.0);
+        let tag = ring::hmac::sign(&k, label.as_bytes());
+        let mut out = [0u8; 32];
+        out.copy_from_slice(tag.as_ref());
+        out
+    }
+
     pub fn to_hex(&self) -> String {
         hex::encode(self.0)
     }

@@ -18,6 +18,9 @@
 
 mod assets;
 mod guest_agent;
+mod login;
+pub mod session;
+mod tls_listener;
 
 use axum::extract::State;
 use axum::http::{header, HeaderValue, StatusCode, Uri};
@@ -36,6 +39,8 @@ use crate::state::{http_addrs, Command};
 pub enum WebError {
     #[error("metrics recorder: {0}")]
     Metrics(String),
+    #[error("TLS: {0}")]
+    Tls(String),
     #[error("http server: {0}")]
     Serve(#[from] std::io::Error),
 }
@@ -56,6 +61,7 @@ pub fn install_metrics(host_name: &str) -> Result<PrometheusHandle, WebError> {
 struct AppState {
     host: Host,
     metrics: PrometheusHandle,
+    sessions: std::sync::Arc<session::Sessions>,
 }
 
 /// Serves until `shutdown` resolves. The caller binds the listener (tests use port 0).
@@ -69,23 +75,46 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), WebError> {
     let publisher = tokio::spawn(publish_http_addr(host.clone(), http_addr));
+    let sessions = std::sync::Arc::new(session::Sessions { host: host.clone() });
+    let auth = crate::auth::AuthLayer::new(host.clone()).with_sessions(sessions.clone());
     let grpc_web = crate::api::public_routes(&host)
         .into_axum_router()
         .reset_fallback()
+        // Inside tonic-web, so a refusal reaches the browser as a gRPC-web status.
+        .layer(auth.clone())
         .layer(tonic_web::GrpcWebLayer::new());
-    let app = Router::new()
+    let state = AppState {
+        host: host.clone(),
+        metrics,
+        sessions,
+    };
+    let guarded = Router::new()
         .route("/metrics", get(render_metrics))
+        .route("/session", get(login::session))
+        .layer(auth)
+        .with_state(state.clone());
+    let app = Router::new()
         .route("/healthz", get(|| async { "ok\n" }))
         .route(
             crate::agent::desired::GUEST_AGENT_PATH,
             get(guest_agent::handler),
         )
+        .route("/login", get(login::page).post(login::submit))
+        .route("/logout", axum::routing::post(login::logout))
         .fallback(dashboard)
-        .with_state(AppState { host, metrics })
-        .merge(grpc_web);
-    let served = axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
-        .await;
+        .with_state(state)
+        .merge(guarded)
+        .merge(grpc_web)
+        .layer(axum::middleware::from_fn(tls_listener::peer_info));
+    let acceptor = crate::tls::acceptor::Acceptor::new(host.tls_dir().clone())
+        .map_err(|e| WebError::Tls(e.to_string()))?;
+    let listener = tls_listener::TlsListener::new(listener, acceptor)?;
+    let served = axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<crate::tls::acceptor::PeerInfo>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await;
     publisher.abort();
     served?;
     Ok(())
@@ -115,7 +144,7 @@ async fn render_metrics(State(s): State<AppState>) -> String {
 
 /// Where a page request goes, decided from this host's view of the cluster.
 #[derive(Debug, PartialEq, Eq)]
-enum PageRoute {
+pub(crate) enum PageRoute {
     /// This host leads: serve the page.
     Serve,
     /// Another host leads and published where browsers reach it (`host:port`).
@@ -126,7 +155,7 @@ enum PageRoute {
 
 /// `after_term`: the page came here because the leader it knew (in that term) stopped
 /// answering; redirect only to a leader of a later term, never back to the one that died.
-fn route_page(host: &Host, after_term: Option<u64>) -> PageRoute {
+pub(crate) fn route_page(host: &Host, after_term: Option<u64>) -> PageRoute {
     if !host.is_member() {
         return PageRoute::Wait(format!(
             "Host {} is not part of a cluster yet. Bootstrap one (quantix cluster bootstrap) or \
@@ -165,19 +194,31 @@ fn route_page(host: &Host, after_term: Option<u64>) -> PageRoute {
     }
 }
 
-/// Every path that is not metrics, health or gRPC-web: the dashboard's files.
-async fn dashboard(State(s): State<AppState>, uri: Uri) -> Response {
+/// Every path that is not metrics, health or gRPC-web: the dashboard's files, for a logged-in
+/// browser (a session, or a client certificate); others go to the login page.
+async fn dashboard(
+    State(s): State<AppState>,
+    uri: Uri,
+    headers: http::HeaderMap,
+    peer: Option<axum::Extension<crate::tls::acceptor::PeerInfo>>,
+) -> Response {
     let after_term = uri.query().and_then(|q| {
         q.split('&')
             .find_map(|kv| kv.strip_prefix("after_term="))
             .and_then(|t| t.parse::<u64>().ok())
     });
     match route_page(&s.host, after_term) {
-        PageRoute::Serve => serve_asset(uri.path()),
+        PageRoute::Serve => {
+            if login::signed_in(&s, &headers, peer.as_ref().map(|p| &p.0)) {
+                serve_asset(uri.path())
+            } else {
+                login::to_login()
+            }
+        }
         PageRoute::Redirect(addr) => {
             let rest = uri.path_and_query().map_or("/", |p| p.as_str());
             // 307: the browser asks the leader for the same path; it keeps the #fragment.
-            let location = format!("http://{addr}{rest}");
+            let location = format!("https://{addr}{rest}");
             match HeaderValue::from_str(&location) {
                 Ok(v) => (
                     StatusCode::TEMPORARY_REDIRECT,
@@ -245,7 +286,7 @@ fn waiting_page(why: &str) -> Response {
     )
 }
 
-fn html(status: StatusCode, title: &str, body: &str, refresh: bool) -> Response {
+pub(crate) fn html(status: StatusCode, title: &str, body: &str, refresh: bool) -> Response {
     // The script reloads (keeping the #fragment); the meta refresh is for pages without it.
     let meta = if refresh {
         r#"<meta http-equiv="refresh" content="2"><script>setTimeout(function(){location.reload()},1000)</script>"#
