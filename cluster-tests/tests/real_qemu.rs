@@ -218,7 +218,7 @@ async fn one_host_on_qemu_system_runs_an_empty_disk_vm_and_a_seeded_one() -> any
         .output()?;
     let user_data = String::from_utf8_lossy(&user_data.stdout);
     let url = format!(
-        "http://10.0.2.2:{}/agent/quantix-agent",
+        "https://10.0.2.2:{}/agent/quantix-agent",
         c.nodes[0].http_port
     );
     assert!(
@@ -227,6 +227,15 @@ async fn one_host_on_qemu_system_runs_an_empty_disk_vm_and_a_seeded_one() -> any
     );
     let served = c.nodes[0].http_get_bytes("/agent/quantix-agent").await?;
     assert_eq!(served, std::fs::read(cluster_tests::bin("quantix-agent"))?);
+    // The guest cannot verify the host's certificate; it checks the binary's SHA-256, which
+    // the seed carries, before installing it.
+    let sum = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&served));
+    assert!(
+        user_data.contains(&format!(
+            "echo '{sum}  /usr/local/bin/quantix-agent.download' | sha256sum -c -"
+        )),
+        "no checksum check in:\n{user_data}"
+    );
     assert!(
         xml.contains("org.quantix.agent.0"),
         "no guest agent channel:\n{xml}"

@@ -42,6 +42,8 @@ pub struct Settings {
     /// address).
     pub guest_agent_user_url: String,
     pub guest_agent_url: String,
+    /// SHA-256 of the guest agent binary this host serves (`None` if it is not installed).
+    pub guest_agent_sha256: Option<String>,
     /// Where libvirt puts channel sockets for this URI (`None`: the test driver, which makes
     /// none), to keep a guest agent channel only where its socket path fits.
     pub channel_dir: Option<PathBuf>,
@@ -65,10 +67,11 @@ impl Settings {
             scratch_dir: cfg.data_dir.join("vms"),
             state_dir: cfg.data_dir.join("agent"),
             guest_agent_user_url: format!(
-                "http://10.0.2.2:{}{GUEST_AGENT_PATH}",
+                "https://10.0.2.2:{}{GUEST_AGENT_PATH}",
                 cfg.http_addr.port()
             ),
-            guest_agent_url: format!("http://{}{GUEST_AGENT_PATH}", cfg.advertised_http()),
+            guest_agent_url: format!("https://{}{GUEST_AGENT_PATH}", cfg.advertised_http()),
+            guest_agent_sha256: crate::web::guest_agent::binary_sha256(),
             channel_dir: channel_dir(&cfg.hypervisor.uri),
         }
     }
@@ -274,6 +277,7 @@ mod tests {
             state_dir: PathBuf::from("/tmp/a"),
             guest_agent_user_url: String::new(),
             guest_agent_url: String::new(),
+            guest_agent_sha256: None,
             channel_dir: channel_dir(uri),
         }
     }

@@ -388,8 +388,11 @@ impl Agent {
                     .open_secrets(|b| key.open(b))
                     .map_err(|e| format!("spec {}: {e}", s.name))?;
             }
-            let agent = desired::guest_agent_url(vm, &self.settings)
-                .map(|url| super::seed::AgentInstall { url });
+            let agent =
+                desired::guest_agent_url(vm, &self.settings).map(|url| super::seed::AgentInstall {
+                    url,
+                    sha256: self.settings.guest_agent_sha256.clone(),
+                });
             let seed = super::seed::render(vm, spec.as_ref(), agent.as_ref())
                 .map_err(|e| e.to_string())?;
             if let Some(dir) = path.parent() {

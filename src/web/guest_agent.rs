@@ -16,6 +16,14 @@ fn binary_path() -> Option<std::path::PathBuf> {
     )
 }
 
+/// SHA-256 (hex) of the binary served, read once (seeds carry it so guests can check what
+/// they download).
+pub fn binary_sha256() -> Option<String> {
+    use sha2::{Digest, Sha256};
+    let bytes = std::fs::read(binary_path()?).ok()?;
+    Some(hex::encode(Sha256::digest(&bytes)))
+}
+
 pub async fn handler() -> Response {
     let Some(path) = binary_path() else {
         return (

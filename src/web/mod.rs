@@ -17,7 +17,7 @@
 //! `cluster` (Raft gauges, leadership), `api` (the gRPC-web services), `state` (reads).
 
 mod assets;
-mod guest_agent;
+pub mod guest_agent;
 mod login;
 pub mod session;
 mod tls_listener;

@@ -101,7 +101,7 @@ pub(super) fn render(
             "write_files".into(),
             json!([{"path": AGENT_UNIT_PATH, "permissions": "0644", "content": AGENT_UNIT}]),
         );
-        runcmd.extend(agent_steps(&a.url));
+        runcmd.extend(agent_steps(&a.url, a.sha256.as_deref()));
     }
     if !runcmd.is_empty() {
         cfg.insert("runcmd".into(), Value::Array(runcmd));
@@ -158,23 +158,37 @@ fn check_agent_url(url: &str) -> Result<(), SeedError> {
     Ok(())
 }
 
-/// Download (to a side file, so a cut download never becomes the binary), install, enable.
-fn agent_steps(url: &str) -> Vec<Value> {
+/// Download (to a side file, so a cut download never becomes the binary), check, install,
+/// enable. An https URL is the host's own listener, whose certificate the guest cannot
+/// verify: it is fetched with `--insecure` and installed only if its SHA-256 is the one the
+/// host put in the seed.
+fn agent_steps(url: &str, sha256: Option<&str>) -> Vec<Value> {
     let download = format!("{AGENT_BIN}.download");
-    vec![
-        json!([
-            "curl",
-            "-fsSL",
-            "--retry",
-            "10",
-            "--retry-connrefused",
-            "--retry-delay",
-            "3",
-            "-o",
-            download,
-            url
+    let mut curl = vec![
+        "curl",
+        "-fsSL",
+        "--retry",
+        "10",
+        "--retry-connrefused",
+        "--retry-delay",
+        "3",
+    ];
+    if url.starts_with("https://") && sha256.is_some() {
+        curl.push("--insecure");
+    }
+    let mut fetch: Vec<Value> = curl.into_iter().map(Value::from).collect();
+    fetch.extend([json!("-o"), json!(download), json!(url)]);
+    let install = match sha256 {
+        Some(sum) => json!([
+            "sh",
+            "-c",
+            format!("echo '{sum}  {download}' | sha256sum -c - && install -m 0755 {download} {AGENT_BIN}")
         ]),
-        json!(["install", "-m", "0755", download, AGENT_BIN]),
+        None => json!(["install", "-m", "0755", download, AGENT_BIN]),
+    };
+    vec![
+        Value::Array(fetch),
+        install,
         json!(["rm", "-f", download]),
         json!(["systemctl", "daemon-reload"]),
         json!(["systemctl", "enable", "--now", "quantix-agent.service"]),

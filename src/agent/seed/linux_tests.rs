@@ -91,6 +91,7 @@ fn vm_with_macs() -> Vm {
 fn agent() -> AgentInstall {
     AgentInstall {
         url: "https://10.0.0.5:8443/agent/linux-amd64".into(),
+        sha256: Some("ab".repeat(32)),
     }
 }
 
@@ -147,14 +148,20 @@ fn full_spec_renders_every_setting() {
         runcmd[2].as_array().and_then(|a| a.last()),
         Some(&json!(agent().url))
     );
+    // Fetched without checking the host's certificate, installed only if the checksum the
+    // host put in the seed matches.
+    assert!(runcmd[2]
+        .as_array()
+        .is_some_and(|a| a.contains(&json!("--insecure"))));
     assert_eq!(
         runcmd[3],
         json!([
-            "install",
-            "-m",
-            "0755",
-            "/usr/local/bin/quantix-agent.download",
-            "/usr/local/bin/quantix-agent"
+            "sh",
+            "-c",
+            format!(
+                "echo '{}  /usr/local/bin/quantix-agent.download' | sha256sum -c - && install -m 0755 /usr/local/bin/quantix-agent.download /usr/local/bin/quantix-agent",
+                "ab".repeat(32)
+            )
         ])
     );
     assert_eq!(
@@ -389,7 +396,10 @@ fn refusals_name_the_problem() {
         ("https:///agent", "has no host"),
         ("https://x/a b", "spaces"),
     ] {
-        let a = AgentInstall { url: url.into() };
+        let a = AgentInstall {
+            url: url.into(),
+            sha256: None,
+        };
         let e = render(&sample("v"), None, Some(&a)).expect_err(url);
         assert!(e.to_string().contains(problem), "{url}: {e}");
     }

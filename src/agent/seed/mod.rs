@@ -64,6 +64,11 @@ pub use iso::{write_iso, write_iso_with, IsoTool};
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AgentInstall {
     pub url: String,
+    /// SHA-256 (hex) of the binary the host serves. With it the guest checks what it
+    /// downloaded before installing it, which is what makes fetching over the host's HTTPS
+    /// (a certificate of the cluster's own CA, which the guest does not know) safe with
+    /// `curl --insecure`.
+    pub sha256: Option<String>,
 }
 
 /// Which guest program reads the seed, and so the ISO's label and layout.
