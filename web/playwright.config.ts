@@ -12,6 +12,8 @@ export default defineConfig({
   outputDir: "test-results",
   use: {
     viewport: { width: 1440, height: 900 },
+    // The hosts present certificates of the cluster's own CA.
+    ignoreHTTPSErrors: true,
     launchOptions: {
       executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
       args: [

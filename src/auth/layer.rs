@@ -44,7 +44,12 @@ pub fn need(path: &str) -> Need {
 /// A second way in, for the web listener: the dashboard's session cookie. `None` when the
 /// request carries no session at all (then the usual rules decide).
 pub trait SessionCheck: Send + Sync {
-    fn check(&self, method: &Method, headers: &HeaderMap) -> Option<Result<Principal, AuthError>>;
+    fn check(
+        &self,
+        method: &Method,
+        uri: &http::Uri,
+        headers: &HeaderMap,
+    ) -> Option<Result<Principal, AuthError>>;
 }
 
 #[derive(Clone)]
@@ -82,7 +87,7 @@ impl AuthLayer {
         };
         let principal = match authenticate(&self.host, &caller) {
             Err(AuthError::Missing) => match &self.sessions {
-                Some(s) => match s.check(req.method(), req.headers()) {
+                Some(s) => match s.check(req.method(), req.uri(), req.headers()) {
                     Some(r) => r?,
                     None => return Err(AuthError::Missing),
                 },

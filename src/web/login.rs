@@ -96,10 +96,11 @@ pub async fn page(State(s): State<AppState>) -> Response {
 
 pub async fn submit(
     State(s): State<AppState>,
+    uri: axum::http::Uri,
     headers: HeaderMap,
     Form(f): Form<LoginForm>,
 ) -> Response {
-    if !super::session::same_origin(&headers) {
+    if !super::session::same_origin(&uri, &headers) {
         return form(StatusCode::FORBIDDEN, Some("cross-site login refused"));
     }
     let principal = match crate::auth::authenticate_bearer(&s.host, &f.token) {

@@ -94,17 +94,23 @@ pub fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
         .map(|(_, v)| v)
 }
 
-/// False when the request says it comes from another origin than the host it was sent to.
-pub fn same_origin(headers: &HeaderMap) -> bool {
+/// False when the request says it comes from another origin than the host it was sent to
+/// (HTTP/2 names that host in the URI's authority, HTTP/1.1 in `Host`).
+pub fn same_origin(uri: &http::Uri, headers: &HeaderMap) -> bool {
     let Some(origin) = headers
         .get(http::header::ORIGIN)
         .and_then(|o| o.to_str().ok())
     else {
         return true;
     };
-    let host = headers
-        .get(http::header::HOST)
-        .and_then(|h| h.to_str().ok())
+    let host = uri
+        .authority()
+        .map(|a| a.as_str())
+        .or_else(|| {
+            headers
+                .get(http::header::HOST)
+                .and_then(|h| h.to_str().ok())
+        })
         .unwrap_or_default();
     let origin_host = origin
         .strip_prefix("https://")
@@ -164,12 +170,17 @@ impl Sessions {
 }
 
 impl SessionCheck for Sessions {
-    fn check(&self, method: &Method, headers: &HeaderMap) -> Option<Result<Principal, AuthError>> {
+    fn check(
+        &self,
+        method: &Method,
+        uri: &http::Uri,
+        headers: &HeaderMap,
+    ) -> Option<Result<Principal, AuthError>> {
         let (principal, want) = match self.principal(headers)? {
             Ok(x) => x,
             Err(e) => return Some(Err(e)),
         };
-        if !same_origin(headers) {
+        if !same_origin(uri, headers) {
             return Some(Err(AuthError::Forbidden(
                 "cross-site request refused (Origin is not this host)".into(),
             )));
@@ -271,8 +282,17 @@ mod tests {
             ),
             (vec![("origin", "https://10.0.0.1:7480")], false),
         ];
+        let bare = http::Uri::from_static("/x");
         for (pairs, want) in cases {
-            assert_eq!(same_origin(&headers(&pairs)), want, "{pairs:?}");
+            assert_eq!(same_origin(&bare, &headers(&pairs)), want, "{pairs:?}");
         }
+        // HTTP/2: the host is the URI's authority, there is no Host header.
+        let h2 = http::Uri::from_static("https://10.0.0.1:7480/x");
+        let o = headers(&[("origin", "https://10.0.0.1:7480")]);
+        assert!(same_origin(&h2, &o));
+        assert!(!same_origin(
+            &h2,
+            &headers(&[("origin", "https://evil.example")])
+        ));
     }
 }

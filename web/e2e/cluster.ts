@@ -51,16 +51,21 @@ export class Cluster {
   hosts: HostProc[] = [];
   dir = "";
 
-  /** Runs the CLI against a host; returns stdout (throws with stderr on failure). */
+  /** A bearer token for logging in to the dashboard (made once the cluster is formed). */
+  token = "";
+
+  /** Runs the CLI against a host through its administrator socket (as root on that host
+   * would); returns stdout (throws with stderr on failure). */
   cli(h: HostProc, ...args: string[]): string {
-    return execFileSync(join(BIN, "quantix"), ["--endpoint", `http://127.0.0.1:${h.grpc}`, ...args], {
+    return execFileSync(join(BIN, "quantix"), ["--endpoint", `unix://${h.dir}/data/quantixd.sock`, ...args], {
       encoding: "utf8",
       stdio: ["ignore", "pipe", "pipe"],
+      env: { ...process.env, QUANTIX_CONFIG_DIR: join(this.dir, "cli-config") },
     });
   }
 
   url(h: HostProc): string {
-    return `http://127.0.0.1:${h.http}`;
+    return `https://127.0.0.1:${h.http}`;
   }
 
   byName(name: string): HostProc {
@@ -128,6 +133,7 @@ export class Cluster {
       return s.members.length === 3 && s.members.every((m: { online: boolean }) => m.online) && s.leader;
     });
     c.cli(h1, "pool", "create", "local", "--type", "dir", "--path", join(c.dir, "pools/local"));
+    c.token = c.cli(h1, "cluster", "add-token", "e2e").trim();
     return c;
   }
 

@@ -1,9 +1,10 @@
 // The dashboard in Debian's headless Chromium against a real 3-host cluster (e2e/cluster.ts).
 // The tests run in order on one cluster; each asserts the page logged no console errors, and
 // saves a screenshot of the page it exercised (docs/screenshots/ with UPDATE_SCREENSHOTS=1).
-import { test, expect, type Page } from "@playwright/test";
+import { test, expect, request, type Page } from "@playwright/test";
 import { createServer, type Server } from "node:http";
-import { join, resolve } from "node:path";
+import { mkdirSync, writeFileSync } from "node:fs";
+import { dirname, join, resolve } from "node:path";
 import { Cluster, waitFor } from "./cluster";
 
 // UPDATE_SCREENSHOTS=1 refreshes the checked-in screenshots; otherwise they go to
@@ -20,8 +21,20 @@ let errors: string[] = [];
 /** Console errors that a test expects (e.g. requests to a host it killed). */
 let allowed: RegExp | null = null;
 
+// Every test but the login test runs logged in: the session cookie from one login (POST
+// /login with the cluster's e2e token), kept as Playwright storage state.
+const STATE = resolve(import.meta.dirname, "../test-results/session.json");
+mkdirSync(dirname(STATE), { recursive: true });
+writeFileSync(STATE, JSON.stringify({ cookies: [], origins: [] }));
+test.use({ storageState: STATE });
+
 test.beforeAll(async () => {
   cluster = await Cluster.start();
+  const ctx = await request.newContext({ ignoreHTTPSErrors: true });
+  const r = await ctx.post(leaderUrl() + "/login", { form: { token: cluster.token }, maxRedirects: 0 });
+  expect(r.status(), "login").toBe(303);
+  await ctx.storageState({ path: STATE });
+  await ctx.dispose();
 });
 test.afterAll(() => cluster?.stop());
 
@@ -44,6 +57,38 @@ async function shot(page: Page, name: string) {
 function leaderUrl(): string {
   return cluster.url(cluster.byName(cluster.leader()));
 }
+
+test("without a login only the login page answers; a wrong token is refused; the right one signs in", async ({ browser }) => {
+  const ctx = await browser.newContext({ storageState: { cookies: [], origins: [] }, ignoreHTTPSErrors: true });
+  const page = await ctx.newPage();
+  page.on("console", (m) => {
+    // The refused calls below are expected.
+    if (m.type() === "error" && !/401|403|Unauthorized|Forbidden/.test(m.text())) errors.push(m.text());
+  });
+  await page.goto(leaderUrl() + "/#/inventory");
+  await expect(page).toHaveURL(new RegExp(`^${leaderUrl()}/login(#.*)?$`));
+  // The API refuses a browser without a session.
+  const refused = await page.evaluate(async () => (await fetch("/session")).status);
+  expect(refused).toBe(401);
+  await page.getByLabel("Token").fill("qxtok1.0123456789abcdef." + "0".repeat(64));
+  await page.getByRole("button", { name: "Log in" }).click();
+  await expect(page.locator("#login-error")).toContainText("not known to this cluster");
+  await page.getByLabel("Token").fill(cluster.token);
+  await page.getByRole("button", { name: "Log in" }).click();
+  await expect(page.getByTestId("who")).toHaveText("e2e");
+  // A call made with the cookie but without the CSRF header (as another site's form or
+  // script would make it) is refused; the page's own calls carry it.
+  const status = await page.evaluate(async () => {
+    const r = await fetch("/quantix.v1.ClusterService/GetStatus", {
+      method: "POST",
+      headers: { "content-type": "application/grpc-web+proto", "x-grpc-web": "1" },
+      body: new Uint8Array([0, 0, 0, 0, 0]),
+    });
+    return r.headers.get("grpc-status");
+  });
+  expect(status).toBe("7");
+  await ctx.close();
+});
 
 test("a follower redirects to the leader, whose overview shows hosts, Raft state and events", async ({ page }) => {
   const leader = cluster.leader();

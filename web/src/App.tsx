@@ -1,4 +1,5 @@
 import { useStore } from "./store";
+import { logout, session } from "./session";
 import { href, useRoute } from "./route";
 import { Overview } from "./pages/Overview";
 import { Inventory } from "./pages/Inventory";
@@ -34,6 +35,10 @@ export function App() {
             {String(s.commitIndex)} · served by {s.answeredBy}
           </span>
         )}
+        <span className="who">
+          signed in as <b data-testid="who">{session()?.name ?? "?"}</b> ({session()?.kind})
+          <button type="button" onClick={() => void logout()}>Log out</button>
+        </span>
       </header>
       {data.connection === "lost" && (
         <div className="banner" role="status">{data.connectionNote}</div>

@@ -11,7 +11,12 @@ import { PoolService } from "./gen/quantix/v1/pool_pb.js";
 import { SpecService } from "./gen/quantix/v1/spec_pb.js";
 import { VmService } from "./gen/quantix/v1/vm_pb.js";
 
-const transport = createGrpcWebTransport({ baseUrl: window.location.origin });
+import { sessionInterceptor } from "./session";
+
+const transport = createGrpcWebTransport({
+  baseUrl: window.location.origin,
+  interceptors: [sessionInterceptor],
+});
 
 export const api = {
   cluster: createClient(ClusterService, transport),

@@ -3,6 +3,7 @@ import { createRoot } from "react-dom/client";
 import { App } from "./App";
 import { StoreProvider } from "./store";
 import "./styles.css";
+import { loadSession } from "./session";
 
 // A page that came here after losing its leader carries ?after_term=N; the server has used
 // it, so drop it from the address bar.
@@ -11,7 +12,9 @@ if (window.location.search) {
 }
 
 const root = document.getElementById("root");
-if (root) {
+// The page renders once the session is known (else it has gone to /login).
+void loadSession().then((who) => {
+  if (!who || !root) return;
   createRoot(root).render(
     <StrictMode>
       <StoreProvider>
@@ -19,4 +22,4 @@ if (root) {
       </StoreProvider>
     </StrictMode>,
   );
-}
+});

@@ -66,7 +66,7 @@ async function allVms(): Promise<{ vms: Vm[]; revision: bigint }> {
  * lost the leader of that term, so that host must not send it back there (see src/web). */
 function goTo(addr: string, afterTerm?: bigint) {
   const q = afterTerm !== undefined ? `?after_term=${afterTerm}` : "";
-  window.location.href = `http://${addr}/${q}${window.location.hash}`;
+  window.location.href = `https://${addr}/${q}${window.location.hash}`;
 }
 
 export function StoreProvider({ children }: { children: ReactNode }) {
@@ -171,7 +171,7 @@ export function StoreProvider({ children }: { children: ReactNode }) {
           .filter((a) => a && a !== window.location.host);
         for (const addr of others) {
           try {
-            await fetch(`http://${addr}/healthz`, { mode: "no-cors", cache: "no-store", signal: AbortSignal.timeout(1000) });
+            await fetch(`https://${addr}/healthz`, { mode: "no-cors", cache: "no-store", signal: AbortSignal.timeout(1000) });
             setData((d) => ({ ...d, connectionNote: `Moving to ${addr}…` }));
             goTo(addr, statusRef.current?.term ?? 0n);
             return;

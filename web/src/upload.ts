@@ -4,6 +4,7 @@
 // whole stream is sent as one body: the header message, the file in 1 MiB chunk messages
 // (Blob slices of the File, never copied into memory), then the checksum message. XHR, for
 // upload progress.
+import { csrfHeader } from "./session";
 import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
 import {
   UploadImageRequestSchema, UploadImageResponseSchema, type UploadImageHeader, type UploadImageResponse,
@@ -66,6 +67,7 @@ export async function uploadImage(
   xhr.responseType = "arraybuffer";
   xhr.setRequestHeader("content-type", "application/grpc-web+proto");
   xhr.setRequestHeader("x-grpc-web", "1");
+  for (const [k, v] of Object.entries(csrfHeader())) xhr.setRequestHeader(k, v);
   xhr.upload.onprogress = (e) => onProgress("sending", e.loaded, e.total);
   await new Promise<void>((res, rej) => {
     xhr.onload = () => res();

@@ -48,7 +48,7 @@ export function Overview() {
                 <td>{h.pools.join(", ") || "—"}</td>
                 <td className="mono small">
                   {h.address}
-                  {m?.httpAddress && <> · <a href={`http://${m.httpAddress}/`}>{m.httpAddress}</a></>}
+                  {m?.httpAddress && <> · <a href={`https://${m.httpAddress}/`}>{m.httpAddress}</a></>}
                   <div className="muted">reported {when(h.reportedAtMs)}</div>
                 </td>
               </tr>
