@@ -55,10 +55,15 @@ for bin in "$QUANTIXD" "$QUANTIX"; do
     [[ -x $bin ]] || die "$bin not found: run 'cargo build --release --bins'"
 done
 
+# Every call here is an administrator's: through the host's socket (port -> its data dir).
 q() {
-    local port=$1
+    local port=$1 sock
     shift
-    "$QUANTIX" --endpoint "http://127.0.0.1:$port" "$@"
+    case $port in
+        740[1-3]) sock="$TEST_DIR/host${port: -1}/data/quantixd.sock" ;;
+        *) sock="$QEMU_DIR/host$((port - QEMU_GRPC_BASE))/data/quantixd.sock" ;;
+    esac
+    "$QUANTIX" --endpoint "unix://$sock" "$@"
 }
 
 toml_str() {
@@ -102,7 +107,7 @@ RESULTS=()
 # ---------------------------------------------------------------- (a) test driver
 run_test_driver() {
     say "(a) test driver: starting the demo cluster in $TEST_DIR"
-    QUANTIX_DEMO_DIR="$TEST_DIR" "$ROOT/scripts/demo.sh" >"${TEST_DIR%/}.demo.log" 2>&1 ||
+    QUANTIX_DEMO_DIR="$TEST_DIR" QUANTIX_CONFIG_DIR="$TEST_DIR/cli-config" "$ROOT/scripts/demo.sh" >"${TEST_DIR%/}.demo.log" 2>&1 ||
         { cat "${TEST_DIR%/}.demo.log" >&2; die "demo.sh failed"; }
     STOP_TEST=1
     q 7401 pool create bench --type dir --path "$TEST_DIR/pools/bench" >/dev/null ||
@@ -168,7 +173,7 @@ EOF
         port=$((QEMU_GRPC_BASE + i))
         pid=$(<"$h/pid")
         local deadline=$((SECONDS + 20))
-        until port_open "$port"; do
+        until port_open "$port" && [[ -S $h/data/quantixd.sock ]]; do
             if ! alive "$pid" || ((SECONDS >= deadline)); then
                 tail -n 30 "$h/quantixd.log" >&2 || true
                 die "host$i (pid $pid) does not accept gRPC on port $port"

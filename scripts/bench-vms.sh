@@ -9,8 +9,13 @@ export QUANTIX_DEMO_DIR="${QUANTIX_DEMO_DIR:-/tmp/quantix-bench}"
 COUNT="${1:-100000}"
 Q=target/release/quantix
 [ -x "$Q" ] || { echo "build first: cargo build --release --bins" >&2; exit 1; }
+# The demo's client certificate, kept with the demo (not in the user's CLI config).
+export QUANTIX_CONFIG_DIR="$QUANTIX_DEMO_DIR/cli-config"
 scripts/demo.sh >/dev/null
 trap 'scripts/demo.sh --stop >/dev/null 2>&1 || true' EXIT
+export QUANTIX_CA="$QUANTIX_CONFIG_DIR/remotes/demo/ca.crt"
+export QUANTIX_CERT="$QUANTIX_CONFIG_DIR/remotes/demo/client.crt"
+export QUANTIX_KEY="$QUANTIX_CONFIG_DIR/remotes/demo/client.key"
 
 rss() { awk '/VmRSS/ {printf "%.1f", $2/1024}' "/proc/$(cat "$QUANTIX_DEMO_DIR/$1/pid")/status"; }
 disk() { du -sm "$QUANTIX_DEMO_DIR/$1/data" | cut -f1; }
@@ -20,5 +25,5 @@ report() {
   done
 }
 echo "before loading:"; report
-"$Q" --endpoint http://127.0.0.1:7401 bench vms --count "$COUNT" --clients 64 --reads 5s
+"$Q" --endpoint https://127.0.0.1:7401 bench vms --count "$COUNT" --clients 64 --reads 5s
 echo "after loading $COUNT VMs:"; report

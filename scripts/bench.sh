@@ -11,15 +11,20 @@ Q=target/release/quantix
 OUT="$QUANTIX_DEMO_DIR/results"
 [ -x "$Q" ] || { echo "build first: cargo build --release --bins" >&2; exit 1; }
 
+# The demo's client certificate, kept with the demo (not in the user's CLI config).
+export QUANTIX_CONFIG_DIR="$QUANTIX_DEMO_DIR/cli-config"
 scripts/demo.sh >/dev/null
 trap 'scripts/demo.sh --stop >/dev/null 2>&1 || true' EXIT
+export QUANTIX_CA="$QUANTIX_CONFIG_DIR/remotes/demo/ca.crt"
+export QUANTIX_CERT="$QUANTIX_CONFIG_DIR/remotes/demo/client.crt"
+export QUANTIX_KEY="$QUANTIX_CONFIG_DIR/remotes/demo/client.key"
 mkdir -p "$OUT"
-E1=http://127.0.0.1:7401 E2=http://127.0.0.1:7402 E3=http://127.0.0.1:7403
+E1=https://127.0.0.1:7401 E2=https://127.0.0.1:7402 E3=https://127.0.0.1:7403
 
 leader() { "$Q" --endpoint "$E1" cluster status -o json | python3 -c 'import json,sys; print(json.load(sys.stdin)["leader"])'; }
 follower_endpoint() {
   local l; l=$(leader)
-  for i in 1 2 3; do [ "host$i" != "$l" ] && { echo "http://127.0.0.1:740$i"; return; }; done
+  for i in 1 2 3; do [ "host$i" != "$l" ] && { echo "https://127.0.0.1:740$i"; return; }; done
 }
 run() { # name, args...
   local name=$1; shift
@@ -65,7 +70,7 @@ PY
   nohup target/release/quantixd --config "$QUANTIX_DEMO_DIR/$L/quantixd.toml" >> "$QUANTIX_DEMO_DIR/$L/quantixd.log" 2>&1 &
   echo $! > "$QUANTIX_DEMO_DIR/$L/pid"
   for _ in $(seq 100); do
-    "$Q" --endpoint "http://127.0.0.1:740$i" cluster status >/dev/null 2>&1 && break; sleep 0.1
+    "$Q" --endpoint "https://127.0.0.1:740$i" cluster status >/dev/null 2>&1 && break; sleep 0.1
   done
 done
 echo "results: $OUT"

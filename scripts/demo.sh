@@ -167,16 +167,26 @@ for i in "${HOSTS[@]}"; do
 done
 
 # ---------------------------------------------------------------- form the cluster
+# Through each host's administrator socket (root on that host), as on real hosts: a host
+# that has not joined has no certificate of the cluster, and the TCP port needs one.
 q() {
-    local port=$1
+    local i=$1
     shift
-    "$QUANTIX" --endpoint "http://127.0.0.1:$port" "$@"
+    "$QUANTIX" --endpoint "unix://$DIR/host$i/data/quantixd.sock" "$@"
 }
+
+for i in "${HOSTS[@]}"; do
+    deadline=$((SECONDS + 20))
+    until [[ -S $DIR/host$i/data/quantixd.sock ]]; do
+        ((SECONDS < deadline)) || die "host$i made no socket in 20 s (see $DIR/host$i/quantixd.log)"
+        sleep 0.2
+    done
+done
 
 # Tokens are one-time; retry only token creation (the leader may still be settling).
 new_token() {
     local deadline=$((SECONDS + 15)) token
-    until token=$(q 7401 cluster token 2>"$DIR/token.err"); do
+    until token=$(q 1 cluster token 2>"$DIR/token.err"); do
         if ((SECONDS >= deadline)); then
             cat "$DIR/token.err" >&2
             die "could not get a join token from host1"
@@ -188,22 +198,37 @@ new_token() {
 }
 
 say "bootstrapping the cluster on host1"
-q 7401 cluster bootstrap
+q 1 cluster bootstrap
 for i in 2 3; do
     say "joining host$i"
     TOKEN=$(new_token)
-    q "$(grpc_port "$i")" cluster join "$TOKEN"
+    q "$i" cluster join "$TOKEN"
 done
+
+# ---------------------------------------------------------------- credentials
+# A client certificate for this machine's CLI (remote "demo", made the default) and a bearer
+# token for the browser.
+CONFIG_DIR="${QUANTIX_CONFIG_DIR:-${XDG_CONFIG_HOME:-$HOME/.config}/quantix}"
+export QUANTIX_CONFIG_DIR="$CONFIG_DIR"
+say "making the CLI's client certificate (remote demo in $CONFIG_DIR)"
+q 1 cluster add-client demo >/dev/null
+"$QUANTIX" remote use demo >/dev/null
+DASHBOARD_TOKEN=$(q 1 cluster add-token dashboard 2>"$DIR/token.info")
+FINGERPRINT=$(grep -o 'sha256): [0-9a-f]*' "$DIR/token.info" | cut -d' ' -f2)
+rm -f "$DIR/token.info"
+(umask 077 && printf '%s\n' "$DASHBOARD_TOKEN" >"$DIR/dashboard.token")
 say "cluster status"
-q 7401 cluster status
+"$QUANTIX" cluster status
 
 cat <<EOF
 
-Quantix demo cluster is running (3 hosts on loopback, libvirt test driver).
+Quantix demo cluster is running (3 hosts on loopback, libvirt test driver). Every connection
+is TLS with certificates of the cluster's own CA (sha256 $FINGERPRINT).
+
+The CLI on this machine is set up (remote "demo": a client certificate in $CONFIG_DIR):
 
   export PATH="$ROOT/target/release:\$PATH"
-  export QUANTIX_ENDPOINT=http://127.0.0.1:7401
-
+  quantix whoami
   quantix cluster status
   quantix host list
   quantix pool create local --type dir --path $DIR/pools/local
@@ -211,14 +236,19 @@ Quantix demo cluster is running (3 hosts on loopback, libvirt test driver).
   quantix vm create web1 --pxe --disk-size 10GiB --pool local --folder /prod
   quantix vm list
   quantix events list
-  curl -s http://127.0.0.1:7481/metrics | grep -E 'quantix_(raft|scheduler)'
 
-Dashboard: http://127.0.0.1:7481/ (any host's HTTP port; followers redirect to the leader)
+Dashboard: https://127.0.0.1:7481/ (any host's HTTP port; followers redirect to the leader).
+  The browser warns about the certificate (the cluster's own CA): accept it, then log in
+  with this token (also in $DIR/dashboard.token):
 
-Hosts:  host1 gRPC 127.0.0.1:7401 HTTP http://127.0.0.1:7481/metrics
-        host2 gRPC 127.0.0.1:7402 HTTP http://127.0.0.1:7482/metrics
-        host3 gRPC 127.0.0.1:7403 HTTP http://127.0.0.1:7483/metrics
-Logs:   $DIR/host{1,2,3}/quantixd.log
-Config: $DIR/host{1,2,3}/quantixd.toml
-Stop:   make clean-demo
+  $DASHBOARD_TOKEN
+
+Metrics: curl -sk -H "Authorization: Bearer \$(cat $DIR/dashboard.token)" https://127.0.0.1:7481/metrics
+Hosts:   host1 gRPC https://127.0.0.1:7401, HTTPS https://127.0.0.1:7481
+         host2 gRPC https://127.0.0.1:7402, HTTPS https://127.0.0.1:7482
+         host3 gRPC https://127.0.0.1:7403, HTTPS https://127.0.0.1:7483
+Root on a host: quantix --endpoint unix://$DIR/host1/data/quantixd.sock ...
+Logs:    $DIR/host{1,2,3}/quantixd.log
+Config:  $DIR/host{1,2,3}/quantixd.toml
+Stop:    make clean-demo
 EOF
