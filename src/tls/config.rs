@@ -79,7 +79,7 @@ pub fn server(ca_pem: &str, cert_pem: &str, key_pem: &str) -> Result<Arc<ServerC
 
 /// What a host (to other hosts) or an API client uses; `identity` is (cert, key) PEM. The
 /// server must present a certificate of the cluster CA; its names are not checked against the
-/// address dialled (`ClusterCa`), since only the cluster's own hosts hold such certificates
+/// address dialled (`Trust::ClusterCa`), since only the cluster's own hosts hold such certificates
 /// and users reach hosts by names and addresses a certificate cannot all list.
 pub fn client(ca_pem: &str, identity: Option<(&str, &str)>) -> Result<Arc<ClientConfig>, TlsError> {
     let webpki = WebPkiServerVerifier::builder_with_provider(Arc::new(roots(ca_pem)?), provider())
@@ -88,8 +88,8 @@ pub fn client(ca_pem: &str, identity: Option<(&str, &str)>) -> Result<Arc<Client
             what: "verify server certificates",
             message: e.to_string(),
         })?;
-    let verifier = Arc::new(ClusterCa {
-        webpki,
+    let verifier = Arc::new(Verifier {
+        trust: Trust::ClusterCa(webpki),
         provider: provider(),
     });
     let b = ClientConfig::builder_with_provider(provider())
@@ -135,78 +135,10 @@ pub fn self_signed_server(name: &str) -> Result<Arc<ServerConfig>, TlsError> {
     Ok(Arc::new(cfg))
 }
 
-/// Verifies the chain against the cluster CA; a certificate that chains to it but does not
-/// name the address dialled is still accepted (see `client`).
-#[derive(Debug)]
-struct ClusterCa {
-    webpki: Arc<WebPkiServerVerifier>,
-    provider: Arc<CryptoProvider>,
-}
-
-impl ServerCertVerifier for ClusterCa {
-    fn verify_server_cert(
-        &self,
-        end_entity: &CertificateDer<'_>,
-        intermediates: &[CertificateDer<'_>],
-        server_name: &ServerName<'_>,
-        ocsp_response: &[u8],
-        now: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        match self.webpki.verify_server_cert(
-            end_entity,
-            intermediates,
-            server_name,
-            ocsp_response,
-            now,
-        ) {
-            // webpki checks the name only after the chain verified.
-            Err(rustls::Error::InvalidCertificate(
-                rustls::CertificateError::NotValidForName
-                | rustls::CertificateError::NotValidForNameContext { .. },
-            )) => Ok(ServerCertVerified::assertion()),
-            other => other,
-        }
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(
-            message,
-            cert,
-            dss,
-            &self.provider.signature_verification_algorithms,
-        )
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(
-            message,
-            cert,
-            dss,
-            &self.provider.signature_verification_algorithms,
-        )
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.provider
-            .signature_verification_algorithms
-            .supported_schemes()
-    }
-}
-
 /// What a joining host uses before it has the CA: trust pinned to `ca_fingerprint`.
 pub fn pinned(ca_fingerprint: &str) -> Result<Arc<ClientConfig>, TlsError> {
-    let verifier = Arc::new(Pinned {
-        fingerprint: ca_fingerprint.to_ascii_lowercase(),
+    let verifier = Arc::new(Verifier {
+        trust: Trust::Pinned(ca_fingerprint.to_ascii_lowercase()),
         provider: provider(),
     });
     let mut cfg = ClientConfig::builder_with_provider(provider())
@@ -219,13 +151,25 @@ pub fn pinned(ca_fingerprint: &str) -> Result<Arc<ClientConfig>, TlsError> {
     Ok(Arc::new(cfg))
 }
 
+/// The two ways a client here trusts a server.
 #[derive(Debug)]
-struct Pinned {
-    fingerprint: String,
+enum Trust {
+    /// A chain to the cluster CA; a certificate that chains to it but does not name the
+    /// address dialled is still accepted (see `client`; webpki checks names only after the
+    /// chain verified).
+    ClusterCa(Arc<WebPkiServerVerifier>),
+    /// A chain holding a CA certificate with this SHA-256 (a join token's), the leaf verified
+    /// against that CA.
+    Pinned(String),
+}
+
+#[derive(Debug)]
+struct Verifier {
+    trust: Trust,
     provider: Arc<CryptoProvider>,
 }
 
-impl ServerCertVerifier for Pinned {
+impl ServerCertVerifier for Verifier {
     fn verify_server_cert(
         &self,
         end_entity: &CertificateDer<'_>,
@@ -234,24 +178,42 @@ impl ServerCertVerifier for Pinned {
         ocsp_response: &[u8],
         now: UnixTime,
     ) -> Result<ServerCertVerified, rustls::Error> {
-        let Some(ca) = intermediates
-            .iter()
-            .find(|c| fingerprint_der(c) == self.fingerprint)
-        else {
-            return Err(rustls::Error::General(format!(
-                "the server's CA is not the one the join token names (sha256 {})",
-                self.fingerprint
-            )));
-        };
-        let mut roots = RootCertStore::empty();
-        roots.add(ca.clone().into_owned())?;
-        let inner = WebPkiServerVerifier::builder_with_provider(
-            Arc::new(roots),
-            Arc::clone(&self.provider),
-        )
-        .build()
-        .map_err(|e| rustls::Error::General(e.to_string()))?;
-        inner.verify_server_cert(end_entity, &[], server_name, ocsp_response, now)
+        match &self.trust {
+            Trust::ClusterCa(webpki) => {
+                match webpki.verify_server_cert(
+                    end_entity,
+                    intermediates,
+                    server_name,
+                    ocsp_response,
+                    now,
+                ) {
+                    Err(rustls::Error::InvalidCertificate(
+                        rustls::CertificateError::NotValidForName
+                        | rustls::CertificateError::NotValidForNameContext { .. },
+                    )) => Ok(ServerCertVerified::assertion()),
+                    other => other,
+                }
+            }
+            Trust::Pinned(fingerprint) => {
+                let Some(ca) = intermediates
+                    .iter()
+                    .find(|c| fingerprint_der(c) == *fingerprint)
+                else {
+                    return Err(rustls::Error::General(format!(
+                        "the server's CA is not the one the join token names (sha256 {fingerprint})"
+                    )));
+                };
+                let mut roots = RootCertStore::empty();
+                roots.add(ca.clone().into_owned())?;
+                let inner = WebPkiServerVerifier::builder_with_provider(
+                    Arc::new(roots),
+                    Arc::clone(&self.provider),
+                )
+                .build()
+                .map_err(|e| rustls::Error::General(e.to_string()))?;
+                inner.verify_server_cert(end_entity, &[], server_name, ocsp_response, now)
+            }
+        }
     }
 
     fn verify_tls12_signature(
