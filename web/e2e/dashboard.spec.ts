@@ -73,6 +73,7 @@ test("without a login only the login page answers; a wrong token is refused; the
   await page.getByLabel("Token").fill("qxtok1.0123456789abcdef." + "0".repeat(64));
   await page.getByRole("button", { name: "Log in" }).click();
   await expect(page.locator("#login-error")).toContainText("not known to this cluster");
+  await shot(page, "login");
   await page.getByLabel("Token").fill(cluster.token);
   await page.getByRole("button", { name: "Log in" }).click();
   await expect(page.getByTestId("who")).toHaveText("e2e");
