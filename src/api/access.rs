@@ -81,7 +81,9 @@ impl AccessApi {
 }
 
 fn check_name(name: &str) -> Result<(), Status> {
-    crate::model::names::validate_label("name", name).map_err(|e| invalid("name", e))
+    // The label error already names the field.
+    crate::model::names::validate_label("name", name)
+        .map_err(|e| to_status(ClusterError::InvalidArgument(e.to_string())))
 }
 
 #[tonic::async_trait]

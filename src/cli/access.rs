@@ -1,13 +1,13 @@
 //! `quantix cluster add-client | add-token | credentials | revoke` and `quantix whoami`:
 //! API credentials. A client's key is made here and never leaves this machine; the cluster
 //! signs its CSR. A token is printed once, alone on stdout, so scripts can capture it.
-//! Owns: `AccessCmd`. Uses: `cli::{connect, remote, output}`, `tls::ca`.
+//! Owns: `AccessCmd`. Uses: `cli::{connect, config_file, output}`, `tls::ca`.
 
 use clap::Subcommand;
 use std::path::PathBuf;
 
+use super::config_file::{config_dir, write_private, Config, Remote};
 use super::output::{self, Format};
-use super::remote::{config_dir, write_private, Config, Remote};
 use super::{connect, request_id, CliError, Consistency};
 use crate::proto::v1::access_service_client::AccessServiceClient;
 use crate::proto::v1::*;
@@ -68,7 +68,12 @@ pub async fn run(endpoint: &str, out: Format, cmd: AccessCmd) -> Result<(), CliE
                 .await?
                 .into_inner();
             let mut cfg = Config::load(config_dir())?;
-            let dir = dir.unwrap_or_else(|| cfg.remote_dir(&name));
+            // Absolute, so the remote below does not read it from the config directory.
+            let dir = match dir {
+                Some(d) => std::path::absolute(&d)
+                    .map_err(|e| CliError::Usage(format!("--out {}: {e}", d.display())))?,
+                None => cfg.remote_dir(&name),
+            };
             write_private(&dir.join("ca.crt"), r.ca_pem.as_bytes())?;
             write_private(&dir.join("client.crt"), r.cert_pem.as_bytes())?;
             write_private(&dir.join("client.key"), kc.key_pem.as_bytes())?;
@@ -82,9 +87,9 @@ pub async fn run(endpoint: &str, out: Format, cmd: AccessCmd) -> Result<(), CliE
                     name.clone(),
                     Remote {
                         endpoint: url.clone(),
-                        ca: Some(dir.join("ca.crt")),
-                        cert: Some(dir.join("client.crt")),
-                        key: Some(dir.join("client.key")),
+                        ca: Some(cfg.relative(&dir.join("ca.crt"))),
+                        cert: Some(cfg.relative(&dir.join("client.crt"))),
+                        key: Some(cfg.relative(&dir.join("client.key"))),
                         token: None,
                     },
                 );

@@ -12,7 +12,7 @@ use std::time::Duration;
 use tonic::service::interceptor::InterceptedService;
 use tonic::transport::Channel;
 
-use super::remote::Config;
+use super::config_file::Config;
 use super::CliError;
 
 /// Where the CLI talks when nothing says otherwise: the administrator socket of a host with
@@ -211,7 +211,7 @@ pub async fn connect_to(
 
 #[cfg(test)]
 mod tests {
-    use super::super::remote::Remote;
+    use super::super::config_file::Remote;
     use super::*;
 
     fn config() -> Config {

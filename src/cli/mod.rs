@@ -1,11 +1,14 @@
-//! The `quantix` client: parses the command line, calls the gRPC API of the host at
-//! `--endpoint`, prints a table or one JSON document. Errors print one line on stderr and exit
-//! non-zero. Owns: nothing stored. May use: the generated proto client only.
+//! The `quantix` client: parses the command line, picks the host and the credential
+//! (`connect::resolve`: flags and environment, then a remote from `config_file`, then the local
+//! socket), calls the gRPC API, prints a table or one JSON document. Errors print one line on
+//! stderr and exit non-zero. Owns: the CLI's config file (`config_file`), nothing in the
+//! cluster. May use: the generated proto clients, `tls` (to dial and to make keys and CSRs).
 
 mod access;
 mod bench;
 mod bench_vms;
 mod cluster;
+mod config_file;
 pub mod connect;
 mod event;
 mod folder;
@@ -139,11 +142,16 @@ fn status_line(s: &tonic::Status) -> String {
     format!("{msg} ({:?}){hint}", s.code())
 }
 
+/// An error and its causes on one line; a cause whose text is already there (many errors
+/// repeat their source's message) is left out.
 pub(crate) fn source_chain(e: &dyn std::error::Error) -> String {
     let mut s = e.to_string();
     let mut cur = e.source();
     while let Some(c) = cur {
-        s = format!("{s}: {c}");
+        let text = c.to_string();
+        if !s.contains(&text) {
+            s = format!("{s}: {text}");
+        }
         cur = c.source();
     }
     s
@@ -172,7 +180,10 @@ async fn run_inner(cli: Cli) -> Result<(), CliError> {
         key: cli.key.clone(),
         token: cli.token.clone(),
     };
-    let target = connect::resolve(&given, &remote::Config::load(remote::config_dir())?)?;
+    let target = connect::resolve(
+        &given,
+        &config_file::Config::load(config_file::config_dir())?,
+    )?;
     let endpoint = target.endpoint.clone();
     connect::set_credentials(target);
     let e = endpoint.as_str();
@@ -196,4 +207,27 @@ async fn run_inner(cli: Cli) -> Result<(), CliError> {
 /// A fresh request id, so a retried call applies once.
 pub fn request_id() -> String {
     uuid::Uuid::new_v4().to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    #[derive(Debug, thiserror::Error)]
+    #[error("{0}")]
+    struct E(String, #[source] Option<Box<E>>);
+
+    #[test]
+    fn a_cause_already_in_the_message_is_not_repeated() {
+        let io = E("No such file or directory (os error 2)".into(), None);
+        let mid = E(
+            "transport error: No such file or directory (os error 2)".into(),
+            Some(Box::new(io)),
+        );
+        let top = E("transport error".into(), Some(Box::new(mid)));
+        assert_eq!(
+            super::source_chain(&top),
+            "transport error: transport error: No such file or directory (os error 2)"
+        );
+        let plain = E("refused".into(), Some(Box::new(E("by peer".into(), None))));
+        assert_eq!(super::source_chain(&plain), "refused: by peer");
+    }
 }

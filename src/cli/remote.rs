@@ -1,175 +1,181 @@
-//! The CLI's own configuration: remotes (a cluster endpoint and the credentials for it) in
-//! `config.toml` under the config directory (`$QUANTIX_CONFIG_DIR`, else
-//! `$XDG_CONFIG_HOME/quantix`, else `~/.config/quantix`), and `quantix remote ...`. Files that
-//! hold keys or tokens are 0600 in 0700 directories, written atomically.
-//! Owns: `Config`, `Remote`, `RemoteCmd`. Uses: `cli::connect`, `tls`.
+//! `quantix remote ...`: the clusters this CLI knows (in `config_file`) and how it proves who
+//! it is to each. `remote add` checks what it is given before dialing (`plan_add`, pure), and
+//! saves nothing until a `WhoAmI` with the credential succeeds; with only a token and the CA's
+//! fingerprint it first fetches the CA over a connection pinned to that fingerprint.
+//! Owns: `RemoteCmd`, `AddArgs`, `Plan`. Uses: `cli::{config_file, connect, output}`, `tls`.
 
 use clap::Subcommand;
-use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+use super::config_file::{config_dir, write_private, Config, Remote};
 use super::connect::{connect_to, Target};
 use super::output::{self, Format};
 use super::CliError;
 use crate::proto::v1::access_service_client::AccessServiceClient;
 use crate::proto::v1::{GetCertificateAuthorityRequest, WhoAmIRequest};
 
-const FORMAT: u32 = 1;
-
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Remote {
-    pub endpoint: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub ca: Option<PathBuf>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub cert: Option<PathBuf>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub key: Option<PathBuf>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub token: Option<String>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Config {
-    pub format: u32,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub default_remote: Option<String>,
-    #[serde(default)]
-    pub remotes: BTreeMap<String, Remote>,
-    #[serde(skip)]
-    pub dir: PathBuf,
-}
-
-fn io(what: &str, path: &Path, e: impl std::fmt::Display) -> CliError {
-    CliError::Usage(format!("cannot {what} {}: {e}", path.display()))
-}
-
-/// The config directory.
-pub fn config_dir() -> PathBuf {
-    if let Some(d) = std::env::var_os("QUANTIX_CONFIG_DIR") {
-        return PathBuf::from(d);
-    }
-    if let Some(d) = std::env::var_os("XDG_CONFIG_HOME") {
-        return PathBuf::from(d).join("quantix");
-    }
-    let home = std::env::var_os("HOME").map_or_else(|| PathBuf::from("/root"), PathBuf::from);
-    home.join(".config/quantix")
-}
-
-/// Writes `bytes` to `path` with mode 0600 (via a temporary file and rename), making its
-/// directory 0700 if it does not exist.
-pub fn write_private(path: &Path, bytes: &[u8]) -> Result<(), CliError> {
-    use std::io::Write;
-    use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
-    if let Some(dir) = path.parent() {
-        std::fs::DirBuilder::new()
-            .recursive(true)
-            .mode(0o700)
-            .create(dir)
-            .map_err(|e| io("create", dir, e))?;
-    }
-    let tmp = path.with_extension("tmp");
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(&tmp)
-        .map_err(|e| io("write", &tmp, e))?;
-    f.write_all(bytes).map_err(|e| io("write", &tmp, e))?;
-    f.sync_all().map_err(|e| io("write", &tmp, e))?;
-    std::fs::rename(&tmp, path).map_err(|e| io("write", path, e))
-}
-
-impl Config {
-    pub fn in_dir(dir: PathBuf) -> Config {
-        Config {
-            format: FORMAT,
-            default_remote: None,
-            remotes: BTreeMap::new(),
-            dir,
-        }
-    }
-
-    pub fn file(&self) -> PathBuf {
-        self.dir.join("config.toml")
-    }
-
-    /// The config in `dir`, or an empty one if there is no file yet.
-    pub fn load(dir: PathBuf) -> Result<Config, CliError> {
-        let file = dir.join("config.toml");
-        let text = match std::fs::read_to_string(&file) {
-            Ok(t) => t,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Config::in_dir(dir)),
-            Err(e) => return Err(io("read", &file, e)),
-        };
-        let mut c: Config = toml::from_str(&text)
-            .map_err(|e| CliError::Usage(format!("{}: {e}", file.display())))?;
-        if c.format != FORMAT {
-            return Err(CliError::Usage(format!(
-                "{}: format {} is not one this quantix reads (it reads {FORMAT})",
-                file.display(),
-                c.format
-            )));
-        }
-        c.dir = dir;
-        Ok(c)
-    }
-
-    pub fn save(&self) -> Result<(), CliError> {
-        let text = toml::to_string(self).map_err(|e| CliError::Usage(e.to_string()))?;
-        write_private(&self.file(), text.as_bytes())
-    }
-
-    /// A path from the file, relative ones taken from the config directory.
-    pub fn path(&self, p: &Path) -> PathBuf {
-        if p.is_absolute() {
-            p.to_path_buf()
-        } else {
-            self.dir.join(p)
-        }
-    }
-
-    /// Where a remote's files go.
-    pub fn remote_dir(&self, name: &str) -> PathBuf {
-        self.dir.join("remotes").join(name)
-    }
-}
-
 #[derive(Subcommand)]
 pub enum RemoteCmd {
     /// Remember a cluster and how to reach it; checks the credential works first.
     Add {
         name: String,
-        /// https://HOST:PORT of any host.
-        endpoint: String,
-        /// A bearer token from `quantix cluster add-token`.
-        #[arg(long)]
-        token: Option<String>,
-        /// With --token and no --ca: the CA's SHA-256 (printed by add-token); the CA
-        /// certificate is fetched and checked against it.
-        #[arg(long)]
-        ca_fingerprint: Option<String>,
-        /// A directory from `quantix cluster add-client --out` (ca.crt, client.crt, client.key).
-        #[arg(long)]
-        client_dir: Option<PathBuf>,
-        #[arg(long)]
-        ca: Option<PathBuf>,
-        #[arg(long)]
-        cert: Option<PathBuf>,
-        #[arg(long)]
-        key: Option<PathBuf>,
+        #[command(flatten)]
+        args: AddArgs,
         /// Make it the default remote.
         #[arg(long)]
         default: bool,
     },
     /// The remotes, the default marked.
     List,
+    /// One remote (default: the default remote): endpoint, credential files, CA fingerprint.
+    Show { name: Option<String> },
     /// Make NAME the default remote.
     Use { name: String },
-    /// Forget a remote (and the files kept for it).
+    /// Forget a remote (and the files kept for it under the config directory).
     Remove { name: String },
+}
+
+/// What `remote add` is given besides the name.
+#[derive(clap::Args, Debug, Clone, Default, PartialEq, Eq)]
+pub struct AddArgs {
+    /// https://HOST:PORT of any host (or unix:///PATH/quantixd.sock, which needs nothing else).
+    pub endpoint: String,
+    /// A bearer token from `quantix cluster add-token`.
+    #[arg(long)]
+    pub token: Option<String>,
+    /// With --token and no --ca: the CA's SHA-256 (printed by add-token); the CA
+    /// certificate is fetched trusting only that fingerprint and checked against it.
+    #[arg(long)]
+    pub ca_fingerprint: Option<String>,
+    /// A directory from `quantix cluster add-client --out` (ca.crt, client.crt, client.key).
+    #[arg(long)]
+    pub client_dir: Option<PathBuf>,
+    /// The cluster CA certificate (PEM).
+    #[arg(long)]
+    pub ca: Option<PathBuf>,
+    /// A client certificate (PEM), with --key.
+    #[arg(long)]
+    pub cert: Option<PathBuf>,
+    /// The client certificate's key (PEM).
+    #[arg(long)]
+    pub key: Option<PathBuf>,
+}
+
+/// How `remote add` comes to trust the cluster.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Plan {
+    /// The CA (and any client certificate) is in files named by the user: paths made absolute.
+    Files(Remote),
+    /// A token and the CA's fingerprint: fetch the CA trusting only that fingerprint.
+    Pinned { remote: Remote, fingerprint: String },
+}
+
+fn usage(msg: impl Into<String>) -> CliError {
+    CliError::Usage(msg.into())
+}
+
+/// Checks what `remote add` was given, before any connection: one way to trust the cluster,
+/// one credential, well-formed token and fingerprint. Relative paths are taken from `cwd`
+/// (the config file would otherwise read them from the config directory).
+pub fn plan_add(a: &AddArgs, cwd: &Path) -> Result<Plan, CliError> {
+    let endpoint = a.endpoint.trim().trim_end_matches('/').to_string();
+    let has_cred = a.token.is_some() || a.client_dir.is_some() || a.cert.is_some();
+    let has_trust = a.ca.is_some() || a.client_dir.is_some() || a.ca_fingerprint.is_some();
+    if endpoint.starts_with("unix://") {
+        if has_cred || has_trust || a.key.is_some() {
+            return Err(usage(format!(
+                "{endpoint} is a host's socket: it needs no CA or credential (drop the other flags)"
+            )));
+        }
+        return Ok(Plan::Files(Remote {
+            endpoint,
+            ..Remote::default()
+        }));
+    }
+    if endpoint.starts_with("http://") {
+        return Err(usage(format!(
+            "{endpoint}: quantixd speaks only TLS on its TCP port; use https://{}",
+            endpoint.trim_start_matches("http://")
+        )));
+    }
+    if !endpoint.starts_with("https://") || endpoint.len() == "https://".len() {
+        return Err(usage(format!(
+            "{endpoint}: an endpoint is https://HOST:PORT or unix:///PATH/quantixd.sock"
+        )));
+    }
+    let token = match &a.token {
+        Some(t) => Some(
+            crate::model::credential::ApiToken::parse(t)
+                .map_err(|e| usage(format!("--token: {e}")))?
+                .text(),
+        ),
+        None => None,
+    };
+    let abs = |p: &PathBuf| cwd.join(p);
+    let mut r = Remote {
+        endpoint,
+        ca: a.ca.as_ref().map(abs),
+        cert: a.cert.as_ref().map(abs),
+        key: a.key.as_ref().map(abs),
+        token,
+    };
+    if let Some(d) = &a.client_dir {
+        if a.ca.is_some() || a.cert.is_some() || a.key.is_some() {
+            return Err(usage(
+                "--client-dir names ca.crt, client.crt and client.key itself: drop --ca/--cert/--key",
+            ));
+        }
+        let d = abs(d);
+        r.ca = Some(d.join("ca.crt"));
+        r.cert = Some(d.join("client.crt"));
+        r.key = Some(d.join("client.key"));
+    }
+    if r.cert.is_some() != r.key.is_some() {
+        return Err(usage("a client certificate needs both --cert and --key"));
+    }
+    if !has_trust {
+        return Err(usage(
+            "say how to trust the cluster: --ca FILE, --client-dir DIR, or --token with --ca-fingerprint SHA256",
+        ));
+    }
+    if !has_cred {
+        return Err(usage(
+            "a remote needs a credential: --token TOKEN, --client-dir DIR, or --cert FILE --key FILE",
+        ));
+    }
+    let Some(fp) = &a.ca_fingerprint else {
+        return Ok(Plan::Files(r));
+    };
+    if r.ca.is_some() {
+        return Err(usage(
+            "--ca-fingerprint is for when you have no CA file: drop it, or drop --ca/--client-dir",
+        ));
+    }
+    if r.token.is_none() {
+        return Err(usage(
+            "--ca-fingerprint goes with --token (a client certificate comes with its CA: use --ca or --client-dir)",
+        ));
+    }
+    let fingerprint = fp.trim().replace(':', "").to_ascii_lowercase();
+    if fingerprint.len() != 64 || !fingerprint.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(usage(format!(
+            "--ca-fingerprint {fp}: expected the 64 hex digits of a SHA-256 (as printed by `quantix cluster add-token`)"
+        )));
+    }
+    Ok(Plan::Pinned {
+        remote: r,
+        fingerprint,
+    })
+}
+
+fn target(r: &Remote, cfg: &Config) -> Target {
+    Target {
+        endpoint: r.endpoint.clone(),
+        ca: r.ca.as_ref().map(|p| cfg.path(p)),
+        cert: r.cert.as_ref().map(|p| cfg.path(p)),
+        key: r.key.as_ref().map(|p| cfg.path(p)),
+        token: r.token.clone(),
+    }
 }
 
 /// Checks a target works and says who it is there.
@@ -182,84 +188,145 @@ pub async fn whoami(
     Ok(format!("{} {}", w.kind, w.name))
 }
 
+/// The cluster's CA certificate, fetched over a connection that trusts only a CA with
+/// `fingerprint`, and checked again against it.
+async fn fetch_ca(r: &Remote, fingerprint: &str) -> Result<String, CliError> {
+    let pinned = crate::tls::config::pinned(fingerprint).map_err(|e| usage(e.to_string()))?;
+    let probe = Target {
+        endpoint: r.endpoint.clone(),
+        token: r.token.clone(),
+        ..Target::default()
+    };
+    let conn = connect_to(&probe, Some(pinned))
+        .await
+        .map_err(|e| match e {
+            CliError::Connect { endpoint, message } => CliError::Connect {
+                endpoint,
+                message: format!(
+                    "{message} (this connection trusts only a CA with sha256 {fingerprint})"
+                ),
+            },
+            other => other,
+        })?;
+    let got = AccessServiceClient::new(conn)
+        .get_certificate_authority(GetCertificateAuthorityRequest {})
+        .await?
+        .into_inner();
+    check_fingerprint(&got.ca_pem, fingerprint)?;
+    Ok(got.ca_pem)
+}
+
+async fn add(cfg: &mut Config, name: &str, args: &AddArgs, default: bool) -> Result<(), CliError> {
+    crate::model::names::validate_label("remote name", name).map_err(|e| usage(e.to_string()))?;
+    if cfg.remotes.contains_key(name) {
+        return Err(usage(format!(
+            "a remote named {name} already exists (`quantix remote remove {name}` first)"
+        )));
+    }
+    let cwd = std::env::current_dir().map_err(|e| usage(format!("current directory: {e}")))?;
+    let (mut r, fetched) = match plan_add(args, &cwd)? {
+        Plan::Files(r) => (r, None),
+        Plan::Pinned {
+            remote,
+            fingerprint,
+        } => {
+            let ca_pem = fetch_ca(&remote, &fingerprint).await?;
+            (remote, Some(ca_pem))
+        }
+    };
+    // Nothing is written until the credential is known to work.
+    let tls = match &fetched {
+        Some(pem) => Some(crate::tls::config::client(pem, None).map_err(|e| usage(e.to_string()))?),
+        None => None,
+    };
+    let who = whoami(&target(&r, cfg), tls).await?;
+    if let Some(pem) = fetched {
+        let path = cfg.remote_dir(name).join("ca.crt");
+        write_private(&path, pem.as_bytes())?;
+        r.ca = Some(cfg.relative(&path));
+    }
+    println!("remote {name} added: {} as {who}", r.endpoint);
+    cfg.remotes.insert(name.to_string(), r);
+    if default || cfg.default_remote.is_none() {
+        cfg.default_remote = Some(name.to_string());
+    }
+    cfg.save()
+}
+
+/// How a remote proves who it is, for people.
+fn auth(r: &Remote) -> &'static str {
+    match (&r.cert, &r.token, r.endpoint.starts_with("unix://")) {
+        (_, _, true) => "socket",
+        (Some(_), Some(_), _) => "certificate+token",
+        (Some(_), None, _) => "certificate",
+        (None, Some(_), _) => "token",
+        (None, None, _) => "none",
+    }
+}
+
+fn show(out: Format, cfg: &Config, name: Option<String>) -> Result<(), CliError> {
+    let name = name
+        .or_else(|| cfg.default_remote.clone())
+        .ok_or_else(|| usage("no default remote: name one (`quantix remote list`)"))?;
+    let r = cfg
+        .remotes
+        .get(&name)
+        .ok_or_else(|| usage(format!("no remote named {name}")))?;
+    let t = target(r, cfg);
+    let ca_fingerprint = t.ca.as_ref().map(|p| {
+        std::fs::read_to_string(p)
+            .map_err(|e| e.to_string())
+            .and_then(|pem| crate::tls::ca::fingerprint_pem(&pem).map_err(|e| e.to_string()))
+            .unwrap_or_else(|e| format!("unreadable: {e}"))
+    });
+    // The token's public id only: the secret stays in the file.
+    let token_id = r.token.as_deref().map(|t| {
+        crate::model::credential::ApiToken::parse(t)
+            .map_or_else(|_| "malformed".to_string(), |t| t.id)
+    });
+    let path = |p: &Option<PathBuf>| p.as_ref().map(|p| p.display().to_string());
+    let is_default = cfg.default_remote.as_deref() == Some(name.as_str());
+    match out {
+        Format::Json => output::json(&serde_json::json!({
+            "name": name, "endpoint": r.endpoint, "default": is_default, "auth": auth(r),
+            "ca": path(&t.ca), "ca_fingerprint": ca_fingerprint, "cert": path(&t.cert),
+            "key": path(&t.key), "token_id": token_id,
+        })),
+        Format::Table => {
+            let rows = [
+                ("name", Some(name.clone())),
+                ("endpoint", Some(r.endpoint.clone())),
+                ("default", Some(is_default.to_string())),
+                ("auth", Some(auth(r).to_string())),
+                ("ca", path(&t.ca)),
+                ("ca fingerprint", ca_fingerprint),
+                ("cert", path(&t.cert)),
+                ("key", path(&t.key)),
+                ("token id", token_id),
+            ];
+            for (k, v) in rows {
+                if let Some(v) = v {
+                    println!("{k:<15} {v}");
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
 pub async fn run(out: Format, cmd: RemoteCmd) -> Result<(), CliError> {
     let mut cfg = Config::load(config_dir())?;
     match cmd {
         RemoteCmd::Add {
             name,
-            endpoint,
-            token,
-            ca_fingerprint,
-            client_dir,
-            ca,
-            cert,
-            key,
+            args,
             default,
-        } => {
-            crate::model::names::validate_label("remote name", &name)
-                .map_err(|e| CliError::Usage(e.to_string()))?;
-            let dir = cfg.remote_dir(&name);
-            let mut r = Remote {
-                endpoint: endpoint.trim_end_matches('/').to_string(),
-                ca,
-                cert,
-                key,
-                token,
-            };
-            if let Some(d) = client_dir {
-                r.ca = Some(d.join("ca.crt"));
-                r.cert = Some(d.join("client.crt"));
-                r.key = Some(d.join("client.key"));
-            }
-            if r.ca.is_none() {
-                let fp = ca_fingerprint.ok_or_else(|| {
-                    CliError::Usage(
-                        "say how to trust the cluster: --ca FILE, --client-dir DIR, or --ca-fingerprint SHA256"
-                            .into(),
-                    )
-                })?;
-                let pinned =
-                    crate::tls::config::pinned(&fp).map_err(|e| CliError::Usage(e.to_string()))?;
-                let probe = Target {
-                    endpoint: r.endpoint.clone(),
-                    token: r.token.clone(),
-                    ..Target::default()
-                };
-                let mut c = AccessServiceClient::new(connect_to(&probe, Some(pinned)).await?);
-                let got = c
-                    .get_certificate_authority(GetCertificateAuthorityRequest {})
-                    .await?
-                    .into_inner();
-                check_fingerprint(&got.ca_pem, &fp)?;
-                let path = dir.join("ca.crt");
-                write_private(&path, got.ca_pem.as_bytes())?;
-                r.ca = Some(path);
-            }
-            let t = Target {
-                endpoint: r.endpoint.clone(),
-                ca: r.ca.clone(),
-                cert: r.cert.clone(),
-                key: r.key.clone(),
-                token: r.token.clone(),
-            };
-            let who = whoami(&t, None).await?;
-            cfg.remotes.insert(name.clone(), r);
-            if default || cfg.default_remote.is_none() {
-                cfg.default_remote = Some(name.clone());
-            }
-            cfg.save()?;
-            println!("remote {name} added: {} as {who}", t.endpoint);
-        }
+        } => add(&mut cfg, &name, &args, default).await?,
         RemoteCmd::List => {
             let rows = cfg
                 .remotes
                 .iter()
                 .map(|(n, r)| {
-                    let how = match (&r.cert, &r.token) {
-                        (Some(_), _) => "certificate",
-                        (None, Some(_)) => "token",
-                        _ => "none",
-                    };
                     let mark = if cfg.default_remote.as_deref() == Some(n) {
                         "*"
                     } else {
@@ -268,7 +335,7 @@ pub async fn run(out: Format, cmd: RemoteCmd) -> Result<(), CliError> {
                     (
                         n.clone(),
                         r.endpoint.clone(),
-                        how.to_string(),
+                        auth(r).to_string(),
                         mark.to_string(),
                     )
                 })
@@ -286,9 +353,10 @@ pub async fn run(out: Format, cmd: RemoteCmd) -> Result<(), CliError> {
                 ),
             }
         }
+        RemoteCmd::Show { name } => show(out, &cfg, name)?,
         RemoteCmd::Use { name } => {
             if !cfg.remotes.contains_key(&name) {
-                return Err(CliError::Usage(format!("no remote named {name}")));
+                return Err(usage(format!("no remote named {name}")));
             }
             cfg.default_remote = Some(name.clone());
             cfg.save()?;
@@ -296,14 +364,15 @@ pub async fn run(out: Format, cmd: RemoteCmd) -> Result<(), CliError> {
         }
         RemoteCmd::Remove { name } => {
             if cfg.remotes.remove(&name).is_none() {
-                return Err(CliError::Usage(format!("no remote named {name}")));
+                return Err(usage(format!("no remote named {name}")));
             }
             if cfg.default_remote.as_deref() == Some(&name) {
                 cfg.default_remote = None;
             }
             let dir = cfg.remote_dir(&name);
             if dir.exists() {
-                std::fs::remove_dir_all(&dir).map_err(|e| io("remove", &dir, e))?;
+                std::fs::remove_dir_all(&dir)
+                    .map_err(|e| usage(format!("cannot remove {}: {e}", dir.display())))?;
             }
             cfg.save()?;
             println!("remote {name} removed");
@@ -328,35 +397,163 @@ pub fn check_fingerprint(ca_pem: &str, want: &str) -> Result<(), CliError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::os::unix::fs::PermissionsExt;
+
+    const FP: &str = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+
+    fn token() -> String {
+        crate::model::credential::ApiToken::generate().text()
+    }
+
+    fn args(endpoint: &str) -> AddArgs {
+        AddArgs {
+            endpoint: endpoint.into(),
+            ..AddArgs::default()
+        }
+    }
 
     #[test]
-    fn config_round_trips_privately() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut c = Config::in_dir(dir.path().join("q"));
-        c.default_remote = Some("lab".into());
-        c.remotes.insert(
-            "lab".into(),
-            Remote {
+    fn the_token_and_fingerprint_form_is_pinned() {
+        let tok = token();
+        let a = AddArgs {
+            token: Some(format!(" {tok}\n")),
+            // Upper case and colons, as some tools print it.
+            ca_fingerprint: Some(
+                FP.to_uppercase()
+                    .as_bytes()
+                    .chunks(2)
+                    .map(|c| String::from_utf8_lossy(c).into_owned())
+                    .collect::<Vec<_>>()
+                    .join(":"),
+            ),
+            ..args("https://h:7400/")
+        };
+        let want = Plan::Pinned {
+            remote: Remote {
                 endpoint: "https://h:7400".into(),
-                token: Some("qxtok1.a.b".into()),
+                token: Some(tok),
                 ..Remote::default()
             },
+            fingerprint: FP.into(),
+        };
+        assert_eq!(plan_add(&a, Path::new("/w")).unwrap(), want);
+    }
+
+    #[test]
+    fn file_forms_take_relative_paths_from_the_current_directory() {
+        let a = AddArgs {
+            client_dir: Some("alice".into()),
+            ..args("https://h:7400")
+        };
+        let Plan::Files(r) = plan_add(&a, Path::new("/w")).unwrap() else {
+            panic!("expected files");
+        };
+        assert_eq!(
+            (r.ca, r.cert, r.key),
+            (
+                Some("/w/alice/ca.crt".into()),
+                Some("/w/alice/client.crt".into()),
+                Some("/w/alice/client.key".into())
+            )
         );
-        c.save().unwrap();
-        let back = Config::load(dir.path().join("q")).unwrap();
-        assert_eq!(back, c);
-        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
-        assert_eq!(mode(&c.file()), 0o600);
-        assert_eq!(mode(&dir.path().join("q")), 0o700);
-        // No file yet: empty; a file of another format: refused with its name.
-        assert!(Config::load(dir.path().join("none"))
-            .unwrap()
-            .remotes
-            .is_empty());
-        std::fs::write(c.file(), "format = 9\n").unwrap();
-        let e = Config::load(dir.path().join("q")).unwrap_err().to_string();
-        assert!(e.contains("format 9"), "{e}");
+        let a = AddArgs {
+            ca: Some("/etc/q/ca.crt".into()),
+            token: Some(token()),
+            ..args("https://h:7400")
+        };
+        let Plan::Files(r) = plan_add(&a, Path::new("/w")).unwrap() else {
+            panic!("expected files");
+        };
+        assert_eq!((r.ca, r.cert), (Some("/etc/q/ca.crt".into()), None));
+        let Plan::Files(r) = plan_add(&args("unix:///var/lib/q.sock"), Path::new("/w")).unwrap()
+        else {
+            panic!("expected files");
+        };
+        assert_eq!(r.endpoint, "unix:///var/lib/q.sock");
+    }
+
+    #[test]
+    fn bad_combinations_are_refused_before_dialing() {
+        let tok = token();
+        let with = |f: &dyn Fn(&mut AddArgs)| {
+            let mut a = args("https://h:7400");
+            f(&mut a);
+            a
+        };
+        let cases: Vec<(AddArgs, &str)> = vec![
+            (args("http://h:7400"), "use https://h:7400"),
+            (args("h:7400"), "an endpoint is https://"),
+            (args("https://"), "an endpoint is https://"),
+            (
+                with(&|a| a.token = Some(tok.clone())),
+                "say how to trust the cluster",
+            ),
+            (
+                with(&|a| a.ca = Some("ca.crt".into())),
+                "a remote needs a credential",
+            ),
+            (
+                with(&|a| {
+                    a.token = Some("hello".into());
+                    a.ca_fingerprint = Some(FP.into());
+                }),
+                "--token: bearer token is malformed",
+            ),
+            (
+                with(&|a| {
+                    a.token = Some(tok.clone());
+                    a.ca_fingerprint = Some("abc".into());
+                }),
+                "--ca-fingerprint abc: expected the 64 hex digits",
+            ),
+            (
+                with(&|a| {
+                    a.token = Some(tok.clone());
+                    a.ca_fingerprint = Some("z".repeat(64));
+                }),
+                "expected the 64 hex digits",
+            ),
+            (
+                with(&|a| {
+                    a.token = Some(tok.clone());
+                    a.ca = Some("ca.crt".into());
+                    a.ca_fingerprint = Some(FP.into());
+                }),
+                "--ca-fingerprint is for when you have no CA file",
+            ),
+            (
+                with(&|a| {
+                    a.cert = Some("c".into());
+                    a.key = Some("k".into());
+                    a.ca_fingerprint = Some(FP.into());
+                }),
+                "--ca-fingerprint goes with --token",
+            ),
+            (
+                with(&|a| {
+                    a.client_dir = Some("d".into());
+                    a.ca = Some("ca.crt".into());
+                }),
+                "drop --ca/--cert/--key",
+            ),
+            (
+                with(&|a| {
+                    a.ca = Some("ca.crt".into());
+                    a.cert = Some("c".into());
+                }),
+                "both --cert and --key",
+            ),
+            (
+                AddArgs {
+                    token: Some(tok.clone()),
+                    ..args("unix:///s.sock")
+                },
+                "needs no CA or credential",
+            ),
+        ];
+        for (a, words) in cases {
+            let e = plan_add(&a, Path::new("/w")).unwrap_err().to_string();
+            assert!(e.contains(words), "{a:?}: {e}");
+        }
     }
 
     #[test]
@@ -370,5 +567,6 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("not the cluster you meant"), "{e}");
+        assert!(check_fingerprint("not a pem", &fp).is_err());
     }
 }

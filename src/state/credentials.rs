@@ -200,18 +200,35 @@ mod tests {
         assert_eq!(out, Outcome::Applied(Applied::Credential(t)));
         assert_eq!(by_token_id(&kv, &"c".repeat(16)).unwrap(), None);
         assert_eq!(get(&kv, "ci").unwrap(), None);
-        assert_eq!(list(&kv).unwrap(), vec![c]);
+        assert_eq!(list(&kv).unwrap(), vec![c.clone()]);
+        // The name and the token id are free again.
+        let again = token("ci", 'c');
+        let out = run(
+            &mut kv,
+            CredentialCommand::Add {
+                credential: again.clone(),
+            },
+        );
+        assert_eq!(out, Outcome::Applied(Applied::Credential(again.clone())));
+        assert_eq!(by_token_id(&kv, &"c".repeat(16)).unwrap(), Some(again));
+        // Revoking everything leaves no index entry behind.
+        for name in ["admin", "ci"] {
+            let out = run(&mut kv, CredentialCommand::Revoke { name: name.into() });
+            assert!(matches!(out, Outcome::Applied(_)), "{out:?}");
+        }
+        assert_eq!(by_fingerprint(&kv, &"a".repeat(64)).unwrap(), None);
+        assert!(kv.prefix(Table::CredentialIndex, b"").unwrap().is_empty());
+        assert!(list(&kv).unwrap().is_empty());
     }
 
     #[test]
     fn refusals_change_nothing() {
         let mut kv = MemKv::default();
-        run(
-            &mut kv,
-            CredentialCommand::Add {
-                credential: cert("admin", 'a'),
-            },
-        );
+        for c in [cert("admin", 'a'), token("ci", 'c')] {
+            let out = run(&mut kv, CredentialCommand::Add { credential: c });
+            assert!(matches!(out, Outcome::Applied(_)), "{out:?}");
+        }
+        let before = (list(&kv).unwrap(), kv.clone());
         let cases = [
             (
                 cert("Bad_Name", 'd'),
@@ -238,12 +255,55 @@ mod tests {
                 RejectKind::InvalidArgument,
                 "not hex",
             ),
+            (
+                cert("", 'd'),
+                RejectKind::InvalidArgument,
+                "credential name",
+            ),
+            (
+                cert(&"x".repeat(64), 'd'),
+                RejectKind::InvalidArgument,
+                "credential name",
+            ),
+            (
+                token("ci", 'd'),
+                RejectKind::AlreadyExists,
+                "already exists",
+            ),
+            (
+                token("ci2", 'c'),
+                RejectKind::AlreadyExists,
+                "this token is already registered as credential ci",
+            ),
+            (
+                Credential {
+                    kind: CredentialKind::Token {
+                        id: "c".repeat(15),
+                        secret_sha256: "b".repeat(64),
+                    },
+                    ..token("short-id", 'c')
+                },
+                RejectKind::InvalidArgument,
+                "not hex",
+            ),
+            (
+                Credential {
+                    kind: CredentialKind::Token {
+                        id: "e".repeat(16),
+                        secret_sha256: "g".repeat(64),
+                    },
+                    ..token("bad-digest", 'e')
+                },
+                RejectKind::InvalidArgument,
+                "not hex",
+            ),
         ];
         for (c, kind, words) in cases {
             let out = run(&mut kv, CredentialCommand::Add { credential: c });
             refused(&out, kind, words);
         }
-        assert_eq!(list(&kv).unwrap().len(), 1);
+        // Neither the records nor the index changed.
+        assert_eq!((list(&kv).unwrap(), kv.clone()), before);
         let out = run(
             &mut kv,
             CredentialCommand::Revoke {
@@ -251,6 +311,6 @@ mod tests {
             },
         );
         refused(&out, RejectKind::NotFound, "no credential named ghost");
-        assert_eq!(list(&kv).unwrap().len(), 1);
+        assert_eq!((list(&kv).unwrap(), kv.clone()), before);
     }
 }
