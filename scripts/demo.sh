@@ -226,7 +226,7 @@ Quantix demo cluster is running (3 hosts on loopback, libvirt test driver). Ever
 is TLS with certificates of the cluster's own CA (sha256 $FINGERPRINT).
 
 The CLI on this machine is set up (remote "demo", now the default remote: a client
-certificate in $CONFIG_DIR; `quantix remote list` / `quantix remote use NAME` to switch):
+certificate in $CONFIG_DIR; 'quantix remote list' / 'quantix remote use NAME' to switch):
 
   export PATH="$ROOT/target/release:\$PATH"
   quantix whoami
