@@ -2,6 +2,14 @@
 //! `/healthz`, the public `quantix.v1` services as gRPC-web (`api::public_routes` behind
 //! tonic-web, same origin as the dashboard, so no CORS), and the dashboard itself.
 //!
+//! It speaks only TLS (`tls_listener`: the host's certificate, as on the gRPC port). Open to
+//! anyone: `/healthz`, the login page (`login`, which shows no data) and the guest agent
+//! binary (`guest_agent`; guests check its SHA-256). Everything else needs a credential:
+//! gRPC-web, `/metrics` and `/session` pass `auth::AuthLayer`, which takes a bearer token, a
+//! client certificate or the dashboard's session cookie (`session`, with its CSRF checks);
+//! pages without one go to `/login`. `guard` refuses state-changing requests from another
+//! origin whatever they carry, and sets the anti-framing headers on every answer.
+//!
 //! Only the leader serves the dashboard's pages. Any other host answers a page request with a
 //! redirect to the leader's HTTP address (`state::http_addrs`, which each host publishes for
 //! itself through Raft at start, `publish_http_addr`), or, while there is no leader or its
@@ -14,9 +22,11 @@
 //! before `npm run build` says so instead of serving a page.
 //!
 //! Owns: the process-wide metrics recorder, the HTTP routes, the embedded assets. May use:
-//! `cluster` (Raft gauges, leadership), `api` (the gRPC-web services), `state` (reads).
+//! `cluster` (Raft gauges, leadership), `api` (the gRPC-web services), `auth`, `tls`, `state`
+//! (reads).
 
 mod assets;
+mod guard;
 pub mod guest_agent;
 mod login;
 pub mod session;
@@ -105,7 +115,8 @@ pub async fn serve(
         .with_state(state)
         .merge(guarded)
         .merge(grpc_web)
-        .layer(axum::middleware::from_fn(tls_listener::peer_info));
+        .layer(axum::middleware::from_fn(tls_listener::peer_info))
+        .layer(axum::middleware::from_fn(guard::guard));
     let acceptor = crate::tls::acceptor::Acceptor::new(host.tls_dir().clone())
         .map_err(|e| WebError::Tls(e.to_string()))?;
     let listener = tls_listener::TlsListener::new(listener, acceptor)?;
