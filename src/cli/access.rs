@@ -57,6 +57,14 @@ pub async fn run(endpoint: &str, out: Format, cmd: AccessCmd) -> Result<(), CliE
             out: dir,
             no_remote,
         } => {
+            // Everything that can fail here fails before the cluster signs anything.
+            let mut cfg = Config::load(config_dir())?;
+            // Absolute, so the remote below does not read it from the config directory.
+            let dir = match dir {
+                Some(d) => std::path::absolute(&d)
+                    .map_err(|e| CliError::Usage(format!("--out {}: {e}", d.display())))?,
+                None => cfg.remote_dir(&name),
+            };
             let kc = crate::tls::ca::new_key_and_csr(&name)
                 .map_err(|e| CliError::Usage(e.to_string()))?;
             let r = c
@@ -67,22 +75,24 @@ pub async fn run(endpoint: &str, out: Format, cmd: AccessCmd) -> Result<(), CliE
                 })
                 .await?
                 .into_inner();
-            let mut cfg = Config::load(config_dir())?;
-            // Absolute, so the remote below does not read it from the config directory.
-            let dir = match dir {
-                Some(d) => std::path::absolute(&d)
-                    .map_err(|e| CliError::Usage(format!("--out {}: {e}", d.display())))?,
-                None => cfg.remote_dir(&name),
-            };
-            write_private(&dir.join("ca.crt"), r.ca_pem.as_bytes())?;
-            write_private(&dir.join("client.crt"), r.cert_pem.as_bytes())?;
-            write_private(&dir.join("client.key"), kc.key_pem.as_bytes())?;
+            let files = [
+                (dir.join("ca.crt"), r.ca_pem.as_str()),
+                (dir.join("client.crt"), r.cert_pem.as_str()),
+                (dir.join("client.key"), kc.key_pem.as_str()),
+            ];
+            for (path, pem) in &files {
+                write_private(path, pem.as_bytes())?;
+            }
             let url = r
                 .endpoints
                 .first()
                 .map(|e| format!("https://{e}"))
                 .unwrap_or_default();
             if !no_remote {
+                // A remote of that name (e.g. a previous demo cluster's) is replaced: say so.
+                if let Some(old) = cfg.remotes.get(&name) {
+                    eprintln!("replacing remote {name} (was {})", old.endpoint);
+                }
                 cfg.remotes.insert(
                     name.clone(),
                     Remote {
@@ -104,7 +114,10 @@ pub async fn run(endpoint: &str, out: Format, cmd: AccessCmd) -> Result<(), CliE
                     "dir": dir, "endpoints": r.endpoints, "ca_fingerprint": r.ca_fingerprint,
                 })),
                 Format::Table => {
-                    println!("client certificate {name} written to {}", dir.display());
+                    println!("client certificate {name}:");
+                    for (path, _) in &files {
+                        println!("  {}", path.display());
+                    }
                     println!("CA fingerprint (sha256): {}", r.ca_fingerprint);
                     if !no_remote {
                         println!("remote {name} -> {url}");

@@ -83,6 +83,26 @@ pub fn write_private(path: &Path, bytes: &[u8]) -> Result<(), CliError> {
     std::fs::rename(&tmp, path).map_err(|e| io("write", path, e))
 }
 
+/// A TOML error on one line (its own text draws the line and a caret over several).
+fn toml_error(text: &str, e: &toml::de::Error) -> String {
+    let msg = e
+        .message()
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect::<Vec<_>>()
+        .join(", ");
+    match e.span() {
+        Some(span) => {
+            let line = text
+                .get(..span.start)
+                .map_or(1, |before| before.matches('\n').count() + 1);
+            format!("line {line}: {msg}")
+        }
+        None => msg,
+    }
+}
+
 impl Config {
     pub fn in_dir(dir: PathBuf) -> Config {
         Config {
@@ -105,8 +125,9 @@ impl Config {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Config::in_dir(dir)),
             Err(e) => return Err(io("read", &file, e)),
         };
-        let mut c: Config = toml::from_str(&text)
-            .map_err(|e| CliError::Usage(format!("{}: {e}", file.display())))?;
+        let mut c: Config = toml::from_str(&text).map_err(|e| {
+            CliError::Usage(format!("{}: {}", file.display(), toml_error(&text, &e)))
+        })?;
         if c.format != FORMAT {
             return Err(CliError::Usage(format!(
                 "{}: format {} is not one this quantix reads (it reads {FORMAT})",
@@ -204,12 +225,20 @@ mod tests {
         std::fs::create_dir(&q).unwrap();
         for (text, words) in [
             ("format = 9\n", "format 9 is not one this quantix reads"),
-            ("remotes = 3\n", "config.toml"),
-            ("format = 1\n[remotes.a]\nca = \"x\"\n", "endpoint"),
+            (
+                "format = 1\nremotes = 3\n",
+                "config.toml: line 2: invalid type: integer `3`, expected a map",
+            ),
+            (
+                "format = 1\n[remotes.a]\nca = \"x\"\n",
+                "missing field `endpoint`",
+            ),
+            ("format = \n", "config.toml: line 1: "),
         ] {
             std::fs::write(q.join("config.toml"), text).unwrap();
             let e = Config::load(q.clone()).unwrap_err().to_string();
             assert!(e.contains(words), "{text:?}: {e}");
+            assert_eq!(e.lines().count(), 1, "{e}");
         }
     }
 

@@ -42,7 +42,7 @@ pub struct Target {
 
 /// Flags and environment first (`--endpoint` with its own `--ca`/`--cert`/`--key`/`--token`),
 /// then `--remote` or the default remote, then the local socket. An https endpoint given
-/// without a CA borrows the CA of a remote with that endpoint.
+/// without a CA borrows the CA of a remote with that endpoint (the default remote first).
 pub fn resolve(given: &Given, config: &Config) -> Result<Target, CliError> {
     let from_remote = |name: &str| -> Result<Target, CliError> {
         let r = config.remotes.get(name).ok_or_else(|| {
@@ -59,10 +59,15 @@ pub fn resolve(given: &Given, config: &Config) -> Result<Target, CliError> {
         })
     };
     let mut t = if let Some(endpoint) = &given.endpoint {
-        let borrowed = config
-            .remotes
-            .values()
-            .find(|r| r.endpoint == *endpoint)
+        // The default remote first: it is the cluster the user usually means.
+        let default = config
+            .default_remote
+            .as_ref()
+            .and_then(|n| config.remotes.get(n));
+        let borrowed = default
+            .into_iter()
+            .chain(config.remotes.values())
+            .find(|r| r.endpoint == *endpoint && r.ca.is_some())
             .and_then(|r| r.ca.as_ref().map(|p| config.path(p)));
         Target {
             endpoint: endpoint.clone(),
@@ -275,6 +280,28 @@ mod tests {
         let t = resolve(&g, &c).unwrap();
         assert_eq!(t.ca, Some("/cfg/remotes/lab/ca.crt".into()));
         assert_eq!((t.cert, t.token.as_deref()), (None, Some("qxtok1.y")));
+        // Two remotes with that endpoint: the default one's CA.
+        let mut two = c.clone();
+        two.remotes.insert(
+            "a-first".into(),
+            Remote {
+                endpoint: "https://10.0.0.1:7400".into(),
+                ca: Some("/a/ca.crt".into()),
+                ..Remote::default()
+            },
+        );
+        assert_eq!(
+            resolve(&g, &two).unwrap().ca,
+            Some("/cfg/remotes/lab/ca.crt".into())
+        );
+        two.default_remote = None;
+        assert_eq!(resolve(&g, &two).unwrap().ca, Some("/a/ca.crt".into()));
+        // No remote with that endpoint: no CA (connecting then names --ca).
+        let g = Given {
+            endpoint: Some("https://10.9.9.9:7400".into()),
+            ..Given::default()
+        };
+        assert_eq!(resolve(&g, &c).unwrap().ca, None);
         // A flag overrides a remote's credential.
         let g = Given {
             ca: Some("/other/ca.crt".into()),

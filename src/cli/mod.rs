@@ -134,6 +134,9 @@ fn status_line(s: &tonic::Status) -> String {
     };
     let hint = if detail.contains("UnknownCA") || detail.contains("BadCertificate") {
         " (the host refused this client certificate: it was not issued by this cluster's CA)"
+    } else if s.code() == tonic::Code::Unauthenticated && detail.contains("add-client") {
+        // The host already said where credentials come from.
+        " (then keep it with `quantix remote add`)"
     } else if s.code() == tonic::Code::Unauthenticated {
         " (get a credential with `quantix cluster add-client` or `add-token` on a host, then `quantix remote add`)"
     } else {
