@@ -31,15 +31,45 @@ const HEADERS: [(header::HeaderName, &str); 4] = [
     (header::REFERRER_POLICY, "same-origin"),
 ];
 
+const REFUSED: &str = "cross-site request refused (Origin is not this host)";
+
+/// The refusal of a cross-site request: for a gRPC or gRPC-web call a trailers-only answer
+/// with `PERMISSION_DENIED` (what the auth layer answers behind tonic-web, so the page's
+/// client and the CLI see a status, not a bare HTTP error), else a plain 403.
+fn refusal(request: &HeaderMap) -> Response {
+    let grpc = request
+        .get(header::CONTENT_TYPE)
+        .filter(|v| v.as_bytes().starts_with(b"application/grpc"))
+        .cloned();
+    match grpc {
+        Some(content_type) => (
+            StatusCode::OK,
+            [
+                (header::CONTENT_TYPE, content_type),
+                (
+                    header::HeaderName::from_static("grpc-status"),
+                    HeaderValue::from_static("7"),
+                ),
+                (
+                    header::HeaderName::from_static("grpc-message"),
+                    HeaderValue::from_static(REFUSED),
+                ),
+            ],
+        )
+            .into_response(),
+        None => (
+            StatusCode::FORBIDDEN,
+            [(header::CACHE_CONTROL, "no-store")],
+            format!("{REFUSED}\n"),
+        )
+            .into_response(),
+    }
+}
+
 pub async fn guard(req: axum::extract::Request, next: axum::middleware::Next) -> Response {
     let mut resp = if refuses_cross_site(req.method(), req.uri(), req.headers()) {
         tracing::info!(path = %req.uri().path(), origin = ?req.headers().get(header::ORIGIN), "refused a cross-site request");
-        (
-            StatusCode::FORBIDDEN,
-            [(header::CACHE_CONTROL, "no-store")],
-            "cross-site request refused (Origin is not this host)\n",
-        )
-            .into_response()
+        refusal(req.headers())
     } else {
         next.run(req).await
     };
@@ -82,6 +112,46 @@ mod tests {
                 want,
                 "{method} from {origin:?}"
             );
+        }
+    }
+
+    #[test]
+    fn grpc_calls_are_refused_with_a_status_others_with_403() {
+        let web = "application/grpc-web+proto";
+        let cases = [
+            (Some(web), StatusCode::OK, Some("7"), web),
+            (
+                Some("application/grpc"),
+                StatusCode::OK,
+                Some("7"),
+                "application/grpc",
+            ),
+            (
+                Some("application/x-www-form-urlencoded"),
+                StatusCode::FORBIDDEN,
+                None,
+                "text/plain; charset=utf-8",
+            ),
+            (
+                None,
+                StatusCode::FORBIDDEN,
+                None,
+                "text/plain; charset=utf-8",
+            ),
+        ];
+        for (sent, status, grpc_status, content_type) in cases {
+            let mut h = HeaderMap::new();
+            if let Some(t) = sent {
+                h.insert(header::CONTENT_TYPE, HeaderValue::from_static(t));
+            }
+            let r = refusal(&h);
+            assert_eq!(r.status(), status, "{sent:?}");
+            let get = |name: &str| r.headers().get(name).and_then(|v| v.to_str().ok());
+            assert_eq!(get("grpc-status"), grpc_status, "{sent:?}");
+            assert_eq!(get("content-type"), Some(content_type), "{sent:?}");
+            if grpc_status.is_some() {
+                assert_eq!(get("grpc-message"), Some(REFUSED));
+            }
         }
     }
 }
