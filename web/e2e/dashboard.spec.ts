@@ -58,6 +58,23 @@ function leaderUrl(): string {
   return cluster.url(cluster.byName(cluster.leader()));
 }
 
+/** A gRPC-web call from the page (ClusterService/GetStatus, an empty request) with these
+ * extra headers; returns its grpc-status: from the headers of a refusal (trailers-only), or
+ * from the trailer frame at the end of the body of an answer. */
+async function grpcWebStatus(page: Page, headers: Record<string, string> = {}): Promise<string | null> {
+  return page.evaluate(async (extra) => {
+    const r = await fetch("/quantix.v1.ClusterService/GetStatus", {
+      method: "POST",
+      headers: { "content-type": "application/grpc-web+proto", "x-grpc-web": "1", ...extra },
+      body: new Uint8Array([0, 0, 0, 0, 0]),
+    });
+    const inHeaders = r.headers.get("grpc-status");
+    if (inHeaders !== null) return inHeaders;
+    const body = new TextDecoder().decode(await r.arrayBuffer());
+    return /grpc-status:\s*(\d+)/.exec(body)?.[1] ?? null;
+  }, headers);
+}
+
 test("without a login only the login page answers; a wrong token is refused; the right one signs in", async ({ browser }) => {
   const ctx = await browser.newContext({ storageState: { cookies: [], origins: [] }, ignoreHTTPSErrors: true });
   const page = await ctx.newPage();
@@ -65,11 +82,13 @@ test("without a login only the login page answers; a wrong token is refused; the
     // The refused calls below are expected.
     if (m.type() === "error" && !/401|403|Unauthorized|Forbidden/.test(m.text())) errors.push(m.text());
   });
+  page.on("pageerror", (e) => errors.push(`page error: ${e.message}`));
   await page.goto(leaderUrl() + "/#/inventory");
   await expect(page).toHaveURL(new RegExp(`^${leaderUrl()}/login(#.*)?$`));
-  // The API refuses a browser without a session.
+  // The API refuses a browser without a session: the page's session and any gRPC-web call.
   const refused = await page.evaluate(async () => (await fetch("/session")).status);
   expect(refused).toBe(401);
+  expect(await grpcWebStatus(page), "gRPC-web without a login").toBe("16");
   await page.getByLabel("Token").fill("qxtok1.0123456789abcdef." + "0".repeat(64));
   await page.getByRole("button", { name: "Log in" }).click();
   await expect(page.locator("#login-error")).toContainText("not known to this cluster");
@@ -77,17 +96,30 @@ test("without a login only the login page answers; a wrong token is refused; the
   await page.getByLabel("Token").fill(cluster.token);
   await page.getByRole("button", { name: "Log in" }).click();
   await expect(page.getByTestId("who")).toHaveText("e2e");
+
   // A call made with the cookie but without the CSRF header (as another site's form or
-  // script would make it) is refused; the page's own calls carry it.
-  const status = await page.evaluate(async () => {
-    const r = await fetch("/quantix.v1.ClusterService/GetStatus", {
-      method: "POST",
-      headers: { "content-type": "application/grpc-web+proto", "x-grpc-web": "1" },
-      body: new Uint8Array([0, 0, 0, 0, 0]),
-    });
-    return r.headers.get("grpc-status");
+  // script would make it) is refused; with the page's CSRF value it is answered.
+  expect(await grpcWebStatus(page), "cookie without the CSRF header").toBe("7");
+  const csrf = await page.evaluate(async () => ((await (await fetch("/session")).json()) as { csrf: string }).csrf);
+  expect(csrf).toHaveLength(32);
+  expect(await grpcWebStatus(page, { "x-quantix-csrf": csrf }), "cookie with the CSRF header").toBe("0");
+  // Another origin is refused even with the CSRF value (the context's request API sends the
+  // browser's cookie and lets the test set Origin, which a page cannot).
+  const cross = await ctx.request.post(leaderUrl() + "/quantix.v1.ClusterService/GetStatus", {
+    headers: {
+      "content-type": "application/grpc-web+proto", "x-grpc-web": "1",
+      "x-quantix-csrf": csrf, origin: "https://evil.example",
+    },
+    data: Buffer.from([0, 0, 0, 0, 0]),
   });
-  expect(status).toBe("7");
+  expect(cross.headers()["grpc-status"], "another origin").toBe("7");
+
+  // Logging out drops the cookie: back to the login page, and the API refuses again.
+  await page.getByRole("button", { name: "Log out" }).click();
+  await expect(page).toHaveURL(`${leaderUrl()}/login`);
+  expect(await page.evaluate(async () => (await fetch("/session")).status)).toBe(401);
+  await page.goto(leaderUrl() + "/");
+  await expect(page).toHaveURL(`${leaderUrl()}/login`);
   await ctx.close();
 });
 
