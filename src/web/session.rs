@@ -27,6 +27,45 @@ const PREFIX: &str = "qxs1.";
 /// How long a login lasts.
 pub const LIFETIME_MS: u64 = 12 * 3600 * 1000;
 
+/// Why a session cookie is not accepted. Each text tells the browser's user what to do.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SessionError {
+    #[error("session cookie is malformed; log in again")]
+    Malformed,
+    #[error("session cookie has a bad signature (altered, or from another cluster); log in again")]
+    BadSignature,
+    #[error("session cookie has an unknown format (made by another version?); log in again")]
+    UnknownFormat,
+    #[error("the session has expired; log in again")]
+    Expired,
+    #[error("the token this session was made from has been revoked; log in again")]
+    TokenRevoked,
+    #[error("the token this session was made from has expired; log in again")]
+    TokenExpired,
+    #[error("this host is not in a cluster yet")]
+    NoClusterKey,
+    #[error("cross-site request refused: the Origin is not this host")]
+    CrossOrigin,
+    #[error("cross-site request refused: a call made with the session cookie needs the x-quantix-csrf header from GET /session")]
+    CsrfMissing,
+    #[error("cross-site request refused: the x-quantix-csrf header does not belong to this session (reload the page)")]
+    CsrfWrong,
+    #[error("cannot check the session: {0}")]
+    State(String),
+}
+
+impl From<SessionError> for AuthError {
+    fn from(e: SessionError) -> AuthError {
+        match e {
+            SessionError::State(why) => AuthError::Internal(why),
+            SessionError::CrossOrigin | SessionError::CsrfMissing | SessionError::CsrfWrong => {
+                AuthError::Forbidden(e.to_string())
+            }
+            _ => AuthError::Refused(e.to_string()),
+        }
+    }
+}
+
 /// The signed value of a session cookie.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Session {
@@ -49,26 +88,24 @@ impl Session {
         format!("{body}.{tag}")
     }
 
-    /// The session in `value` if its signature holds and it has not expired at `now`.
-    pub fn verify(value: &str, secret: &[u8; 32], now: UnixMillis) -> Result<Session, String> {
-        let (body, tag) = value
-            .rsplit_once('.')
-            .ok_or_else(|| "session cookie is malformed".to_string())?;
-        let tag = hex::decode(tag).map_err(|_| "session cookie is malformed".to_string())?;
-        hmac::verify(&key(secret), body.as_bytes(), &tag).map_err(|_| {
-            "session cookie has a bad signature (altered, or from another cluster)".to_string()
-        })?;
+    /// The session in `value` if its signature holds and it has not expired at `now`. The
+    /// signature is checked first, so nothing of an unsigned value is interpreted.
+    pub fn verify(
+        value: &str,
+        secret: &[u8; 32],
+        now: UnixMillis,
+    ) -> Result<Session, SessionError> {
+        let (body, tag) = value.rsplit_once('.').ok_or(SessionError::Malformed)?;
+        let tag = hex::decode(tag).map_err(|_| SessionError::Malformed)?;
+        hmac::verify(&key(secret), body.as_bytes(), &tag)
+            .map_err(|_| SessionError::BadSignature)?;
         let rest = body
             .strip_prefix(PREFIX)
-            .ok_or_else(|| "session cookie has an unknown format".to_string())?;
-        let (token_id, expires) = rest
-            .split_once('.')
-            .ok_or_else(|| "session cookie is malformed".to_string())?;
-        let expires_at: UnixMillis = expires
-            .parse()
-            .map_err(|_| "session cookie is malformed".to_string())?;
+            .ok_or(SessionError::UnknownFormat)?;
+        let (token_id, expires) = rest.split_once('.').ok_or(SessionError::Malformed)?;
+        let expires_at: UnixMillis = expires.parse().map_err(|_| SessionError::Malformed)?;
         if now >= expires_at {
-            return Err("the session has expired; log in again".into());
+            return Err(SessionError::Expired);
         }
         Ok(Session {
             token_id: token_id.into(),
@@ -132,40 +169,66 @@ impl Sessions {
             .map(|k| k.derive("quantix dashboard session v1"))
     }
 
-    /// Who the cookie in `headers` belongs to (no CSRF check: for page loads and /session).
-    pub fn principal(&self, headers: &HeaderMap) -> Option<Result<(Principal, String), AuthError>> {
+    /// Who the cookie in `headers` belongs to, with the session's CSRF value (no CSRF or
+    /// origin check: for page loads and `/session`). `None` without a session cookie.
+    pub fn principal(
+        &self,
+        headers: &HeaderMap,
+    ) -> Option<Result<(Principal, String), SessionError>> {
         let value = cookie(headers, COOKIE)?;
-        let Some(secret) = self.secret() else {
-            return Some(Err(AuthError::Refused(
-                "this host is not in a cluster yet".into(),
-            )));
-        };
-        let s = match Session::verify(value, &secret, now_ms()) {
-            Ok(s) => s,
-            Err(e) => return Some(Err(AuthError::Refused(e))),
-        };
-        let state = match self.host.state() {
-            Ok(st) => st,
-            Err(e) => return Some(Err(AuthError::Internal(e.to_string()))),
-        };
-        let cred = match crate::state::credentials::by_token_id(&state, &s.token_id) {
-            Ok(Some(c)) => c,
-            Ok(None) => {
-                return Some(Err(AuthError::Refused(
-                    "the token this session was made from has been revoked; log in again".into(),
-                )))
-            }
-            Err(e) => return Some(Err(AuthError::Internal(e.to_string()))),
-        };
-        if !matches!(cred.kind, CredentialKind::Token { .. }) || cred.expired(now_ms()) {
-            return Some(Err(AuthError::Refused(
-                "the token this session was made from has expired; log in again".into(),
-            )));
+        Some(self.verify(value))
+    }
+
+    fn verify(&self, value: &str) -> Result<(Principal, String), SessionError> {
+        let secret = self.secret().ok_or(SessionError::NoClusterKey)?;
+        let now = now_ms();
+        let s = Session::verify(value, &secret, now)?;
+        let state = self
+            .host
+            .state()
+            .map_err(|e| SessionError::State(e.to_string()))?;
+        let cred = crate::state::credentials::by_token_id(&state, &s.token_id)
+            .map_err(|e| SessionError::State(e.to_string()))?
+            .ok_or(SessionError::TokenRevoked)?;
+        if !matches!(cred.kind, CredentialKind::Token { .. }) || cred.expired(now) {
+            return Err(SessionError::TokenExpired);
         }
-        Some(Ok((
-            Principal::Session { name: cred.name },
-            csrf(&secret, value),
-        )))
+        Ok((Principal::Session { name: cred.name }, csrf(&secret, value)))
+    }
+}
+
+/// The checks on a request the session cookie authenticates: an `Origin`, when sent, is
+/// this host, and anything but GET/HEAD carries the session's CSRF value (`want`).
+pub fn check_same_site(
+    method: &Method,
+    uri: &http::Uri,
+    headers: &HeaderMap,
+    want: &str,
+) -> Result<(), SessionError> {
+    if !same_origin(uri, headers) {
+        return Err(SessionError::CrossOrigin);
+    }
+    if method == Method::GET || method == Method::HEAD {
+        return Ok(());
+    }
+    let got = headers
+        .get(CSRF_HEADER)
+        .map(|v| v.as_bytes())
+        .unwrap_or_default();
+    if got.is_empty() {
+        return Err(SessionError::CsrfMissing);
+    }
+    // Compared without stopping at the first difference.
+    let same = got.len() == want.len()
+        && got
+            .iter()
+            .zip(want.as_bytes())
+            .fold(0u8, |acc, (x, y)| acc | (x ^ y))
+            == 0;
+    if same {
+        Ok(())
+    } else {
+        Err(SessionError::CsrfWrong)
     }
 }
 
@@ -176,24 +239,10 @@ impl SessionCheck for Sessions {
         uri: &http::Uri,
         headers: &HeaderMap,
     ) -> Option<Result<Principal, AuthError>> {
-        let (principal, want) = match self.principal(headers)? {
-            Ok(x) => x,
-            Err(e) => return Some(Err(e)),
-        };
-        if !same_origin(uri, headers) {
-            return Some(Err(AuthError::Forbidden(
-                "cross-site request refused (Origin is not this host)".into(),
-            )));
-        }
-        if method != Method::GET && method != Method::HEAD {
-            let got = headers.get(CSRF_HEADER).and_then(|v| v.to_str().ok());
-            if got != Some(want.as_str()) {
-                return Some(Err(AuthError::Forbidden(format!(
-                    "cross-site request refused: a call made with the session cookie needs the {CSRF_HEADER} header from GET /session"
-                ))));
-            }
-        }
-        Some(Ok(principal))
+        let checked = self.principal(headers)?.and_then(|(principal, want)| {
+            check_same_site(method, uri, headers, &want).map(|()| principal)
+        });
+        Some(checked.map_err(AuthError::from))
     }
 }
 
@@ -222,24 +271,55 @@ mod tests {
         };
         let v = s.encode(&K);
         assert!(v.starts_with("qxs1.0011223344556677.1000."));
+        assert_eq!(Session::verify(&v, &K, 0), Ok(s.clone()));
         assert_eq!(Session::verify(&v, &K, 999), Ok(s.clone()));
-        assert!(Session::verify(&v, &K, 1_000)
-            .unwrap_err()
-            .contains("expired"));
-        // Longer life, another token, another key, truncation: all refused.
-        let later = v.replace(".1000.", ".9999.");
-        assert!(Session::verify(&later, &K, 0)
-            .unwrap_err()
-            .contains("bad signature"));
-        let other = v.replace("0011", "9911");
-        assert!(Session::verify(&other, &K, 0)
-            .unwrap_err()
-            .contains("bad signature"));
-        assert!(Session::verify(&v, &[8; 32], 0)
-            .unwrap_err()
-            .contains("bad signature"));
-        for bad in ["", "qxs1", &v[..v.len() - 3], "a.b"] {
-            assert!(Session::verify(bad, &K, 0).is_err(), "{bad}");
+        // A body signed with the right key but in another format version.
+        let v2 = {
+            let body = "qxs2.0011223344556677.1000";
+            format!("{body}.{}", mac(&K, body))
+        };
+        let unsigned_time = {
+            let body = "qxs1.0011223344556677.soon";
+            format!("{body}.{}", mac(&K, body))
+        };
+        use SessionError::*;
+        let cases: Vec<(&str, String, [u8; 32], UnixMillis, SessionError)> = vec![
+            ("expired at the instant", v.clone(), K, 1_000, Expired),
+            ("expired later", v.clone(), K, 5_000, Expired),
+            (
+                "longer life",
+                v.replace(".1000.", ".9999."),
+                K,
+                0,
+                BadSignature,
+            ),
+            (
+                "another token",
+                v.replace("0011", "9911"),
+                K,
+                0,
+                BadSignature,
+            ),
+            ("another cluster's key", v.clone(), [8; 32], 0, BadSignature),
+            (
+                "signature cut",
+                v[..v.len() - 2].to_string(),
+                K,
+                0,
+                BadSignature,
+            ),
+            ("signature not hex", format!("{v}zz"), K, 0, Malformed),
+            ("no signature", "qxs1".into(), K, 0, Malformed),
+            ("empty", String::new(), K, 0, Malformed),
+            ("format v2", v2, K, 0, UnknownFormat),
+            ("expiry not a number", unsigned_time, K, 0, Malformed),
+        ];
+        for (what, value, key, now, want) in cases {
+            assert_eq!(
+                Session::verify(&value, &key, now),
+                Err(want),
+                "{what}: {value}"
+            );
         }
     }
 
@@ -250,6 +330,90 @@ mod tests {
         assert_eq!(a, csrf(&K, "qxs1.a.1.x"));
         assert_ne!(a, csrf(&K, "qxs1.b.1.x"));
         assert_ne!(a, csrf(&[1; 32], "qxs1.a.1.x"));
+    }
+
+    #[test]
+    fn cookie_calls_need_this_origin_and_the_csrf_value() {
+        use SessionError::*;
+        let want = csrf(&K, "qxs1.a.1.x");
+        let other = csrf(&K, "qxs1.b.1.x");
+        let host = ("host", "10.0.0.1:7480");
+        let here = ("origin", "https://10.0.0.1:7480");
+        let evil = ("origin", "https://evil.example");
+        let cases: Vec<(Method, Vec<(&str, &str)>, Result<(), SessionError>)> = vec![
+            // Reads need no CSRF value, but not from another origin either.
+            (Method::GET, vec![host], Ok(())),
+            (Method::HEAD, vec![host, here], Ok(())),
+            (Method::GET, vec![host, evil], Err(CrossOrigin)),
+            // Anything else needs the session's own value.
+            (
+                Method::POST,
+                vec![host, here, ("x-quantix-csrf", &want)],
+                Ok(()),
+            ),
+            (Method::POST, vec![host, ("x-quantix-csrf", &want)], Ok(())),
+            (Method::POST, vec![host, here], Err(CsrfMissing)),
+            (
+                Method::POST,
+                vec![host, ("x-quantix-csrf", "")],
+                Err(CsrfMissing),
+            ),
+            (
+                Method::POST,
+                vec![host, ("x-quantix-csrf", &other)],
+                Err(CsrfWrong),
+            ),
+            (
+                Method::POST,
+                vec![host, ("x-quantix-csrf", &want[..31])],
+                Err(CsrfWrong),
+            ),
+            (
+                Method::DELETE,
+                vec![host, ("x-quantix-csrf", "x")],
+                Err(CsrfWrong),
+            ),
+            (
+                Method::POST,
+                vec![host, evil, ("x-quantix-csrf", &want)],
+                Err(CrossOrigin),
+            ),
+        ];
+        let uri = http::Uri::from_static("/quantix.v1.VmService/CreateVm");
+        for (method, pairs, expect) in cases {
+            assert_eq!(
+                check_same_site(&method, &uri, &headers(&pairs), &want),
+                expect,
+                "{method} {pairs:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn refusals_map_to_auth_errors() {
+        use SessionError::*;
+        for e in [CrossOrigin, CsrfMissing, CsrfWrong] {
+            assert!(matches!(AuthError::from(e), AuthError::Forbidden(_)));
+        }
+        for e in [
+            Malformed,
+            BadSignature,
+            UnknownFormat,
+            Expired,
+            TokenRevoked,
+            TokenExpired,
+            NoClusterKey,
+        ] {
+            let text = e.to_string();
+            assert!(
+                matches!(AuthError::from(e), AuthError::Refused(t) if t == text),
+                "{text}"
+            );
+        }
+        assert!(matches!(
+            AuthError::from(State("redb".into())),
+            AuthError::Internal(t) if t == "redb"
+        ));
     }
 
     #[test]
