@@ -340,7 +340,8 @@ mod tests {
         let host = ("host", "10.0.0.1:7480");
         let here = ("origin", "https://10.0.0.1:7480");
         let evil = ("origin", "https://evil.example");
-        let cases: Vec<(Method, Vec<(&str, &str)>, Result<(), SessionError>)> = vec![
+        type Case<'a> = (Method, Vec<(&'a str, &'a str)>, Result<(), SessionError>);
+        let cases: Vec<Case> = vec![
             // Reads need no CSRF value, but not from another origin either.
             (Method::GET, vec![host], Ok(())),
             (Method::HEAD, vec![host, here], Ok(())),
