@@ -90,8 +90,17 @@ fn leader_or(s: &AppState) -> Option<Response> {
     }
 }
 
-pub async fn page(State(s): State<AppState>) -> Response {
-    leader_or(&s).unwrap_or_else(|| form(StatusCode::OK, None))
+/// The login form; when the browser still sends a session cookie that is no longer good (its
+/// token was revoked, it expired), the form says so, since that is why the page came here.
+pub async fn page(State(s): State<AppState>, headers: HeaderMap) -> Response {
+    if let Some(r) = leader_or(&s) {
+        return r;
+    }
+    let ended = match s.sessions.principal(&headers) {
+        Some(Err(e)) => Some(e.to_string()),
+        _ => None,
+    };
+    form(StatusCode::OK, ended.as_deref())
 }
 
 pub async fn submit(

@@ -123,6 +123,27 @@ test("without a login only the login page answers; a wrong token is refused; the
   await ctx.close();
 });
 
+test("revoking the token ends the open page's session: it goes to the login page, which says why", async ({ browser }) => {
+  const ctx = await browser.newContext({ storageState: { cookies: [], origins: [] }, ignoreHTTPSErrors: true });
+  const page = await ctx.newPage();
+  page.on("console", (m) => {
+    if (m.type() === "error") errors.push(m.text());
+  });
+  page.on("pageerror", (e) => errors.push(`page error: ${e.message}`));
+  const token = cluster.cli(cluster.hosts[0], "cluster", "add-token", "e2e-revoked").trim();
+  await page.goto(leaderUrl() + "/login");
+  await page.getByLabel("Token").fill(token);
+  await page.getByRole("button", { name: "Log in" }).click();
+  await expect(page.getByTestId("who")).toHaveText("e2e-revoked");
+  await expect(page.getByTestId("leader")).toBeVisible();
+  // Revoked through another host; the page's next call (it polls every 2 s) is refused as
+  // unauthenticated, and the page goes to the login, which names the reason.
+  cluster.cli(cluster.hosts[1], "cluster", "revoke", "e2e-revoked");
+  await expect(page).toHaveURL(`${leaderUrl()}/login`, { timeout: 10_000 });
+  await expect(page.locator("#login-error")).toContainText("revoked");
+  await ctx.close();
+});
+
 test("a follower redirects to the leader, whose overview shows hosts, Raft state and events", async ({ page }) => {
   const leader = cluster.leader();
   const follower = cluster.hosts.find((h) => h.name !== leader)!;
