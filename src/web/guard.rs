@@ -1,7 +1,8 @@
 //! What every answer of the HTTP listener carries, whoever asks: a request that changes
 //! something (any method but GET, HEAD, OPTIONS) and says it comes from another origin is
 //! refused before any route sees it, whatever credential it carries; and every response
-//! forbids being framed by another site and content sniffing.
+//! forbids being framed by another site and content sniffing. Small request bodies are read
+//! whole before anything decides (see `guard`).
 //!
 //! Why the origin check here as well as in `session`: a browser sends a client certificate on
 //! its own, like a cookie, so a page of another site could make it post a form to this host;
