@@ -145,20 +145,7 @@ fn status_line(s: &tonic::Status) -> String {
     format!("{msg} ({:?}){hint}", s.code())
 }
 
-/// An error and its causes on one line; a cause whose text is already there (many errors
-/// repeat their source's message) is left out.
-pub(crate) fn source_chain(e: &dyn std::error::Error) -> String {
-    let mut s = e.to_string();
-    let mut cur = e.source();
-    while let Some(c) = cur {
-        let text = c.to_string();
-        if !s.contains(&text) {
-            s = format!("{s}: {text}");
-        }
-        cur = c.source();
-    }
-    s
-}
+pub(crate) use crate::tls::connector::source_chain;
 
 /// Runs the CLI; returns the process exit code.
 pub async fn run(cli: Cli) -> i32 {

@@ -118,8 +118,16 @@ pub async fn connect(
 /// A status's message with the chain of errors under it, so "transport error" says what
 /// went wrong (refused connection, a certificate that did not verify, ...).
 pub fn status_detail(s: &tonic::Status) -> String {
-    let mut out = s.message().to_string();
-    let mut cur = std::error::Error::source(s);
+    chain(s.message().to_string(), std::error::Error::source(s))
+}
+
+/// An error and its causes on one line; a cause whose text is already there (many errors
+/// repeat their source's message) is left out.
+pub fn source_chain(e: &dyn std::error::Error) -> String {
+    chain(e.to_string(), e.source())
+}
+
+fn chain(mut out: String, mut cur: Option<&(dyn std::error::Error + 'static)>) -> String {
     while let Some(e) = cur {
         let text = e.to_string();
         if !out.contains(&text) {
